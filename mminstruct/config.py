@@ -1,0 +1,383 @@
+"""Job configs: frozen dataclasses loaded from YAML, with `--set key=value` overrides.
+
+Every problem is collected and reported at once, each named by its full dotted path
+(`generator.backend`, `sources.0.images`) together with the valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from mminstruct.errors import ConfigError
+from mminstruct.keys import DATASET_NAME
+from mminstruct.resources import find_config
+
+
+@dataclass(frozen=True)
+class CocoSourceConfig:
+    """A COCO-style dataset: an images folder plus instances and/or captions files."""
+
+    images: str  # folder holding the image files (`package:` = inside the installed package)
+    instances: tuple[str, ...] = ()  # instances_*.json files (boxes, categories); merged by id
+    captions: tuple[str, ...] = ()  # captions_*.json files; merged by image id
+    name: str = "coco"  # dataset name: prefix of sample keys and `source.dataset`
+    kind: Literal["coco"] = "coco"  # source format
+
+
+SOURCE_KINDS: dict[str, type] = {"coco": CocoSourceConfig}
+SourceConfig = CocoSourceConfig
+
+
+@dataclass(frozen=True)
+class ContextConfig:
+    """How an image's annotations become LLaVA's symbolic text context."""
+
+    boxes: bool = True  # include the `category: [x1, y1, x2, y2]` lines
+    decimals: int = 3  # digits kept in normalized coordinates (trailing zeros dropped)
+    crowd: Literal["keep", "drop"] = "keep"  # COCO `iscrowd` boxes (groups of objects)
+    min_box_fraction: float = 0.0  # drop boxes smaller than this fraction of the image area
+    max_objects: int | None = None  # keep at most this many boxes (largest first); None = all
+
+
+@dataclass(frozen=True)
+class ConversationTask:
+    """Multi-turn conversation about the image."""
+
+    enabled: bool = True  # generate this task
+    turns: int = 4  # question/answer pairs per conversation (rule-based: at most this many)
+
+
+@dataclass(frozen=True)
+class DetailTask:
+    """One request for a detailed description and its answer."""
+
+    enabled: bool = True  # generate this task
+
+
+@dataclass(frozen=True)
+class ReasoningTask:
+    """Questions that need a step of inference, answered step by step."""
+
+    enabled: bool = True  # generate this task
+    questions: int = 1  # reasoning question/answer pairs per image (rule-based: at most)
+
+
+@dataclass(frozen=True)
+class TasksConfig:
+    """Which instruction types to write, and their settings."""
+
+    conversation: ConversationTask = field(default_factory=ConversationTask)
+    detail: DetailTask = field(default_factory=DetailTask)
+    reasoning: ReasoningTask = field(default_factory=ReasoningTask)
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Who writes the instructions."""
+
+    backend: Literal["template"] = "template"  # "template": rule-based, no model
+    seed: int = 0  # base seed; each image derives its own from this and its key
+    batch_size: int = 32  # images handed to the generator at once
+    templates: str | None = None  # folder of templates to use instead of the shipped ones
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where and how the dataset is written."""
+
+    dir: str = "out/dataset"  # output folder: shards, stats.json, rejects.jsonl, card
+    shard_max_samples: int = 1000  # images per shard (also the unit of resumable work)
+    shard_max_bytes: int = 1 << 30  # a shard rolls over to a new part past this many bytes
+    image_check: Literal["header", "decode"] = "header"  # "decode" fully decodes every image
+    license: str = "cc-by-4.0"  # license of the generated annotations, for the dataset card
+    pretty_name: str = "mminstruct dataset"  # title of the dataset card
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole build job."""
+
+    sources: tuple[SourceConfig, ...]  # datasets to read, in order
+    context: ContextConfig = field(default_factory=ContextConfig)
+    tasks: TasksConfig = field(default_factory=TasksConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    limit: int | None = None  # build from the first N images only (in source order)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(path_or_name: str | Path, overrides: list[str] = ()) -> Config:
+    """Load a YAML config (a path, or the name of a shipped config) and apply overrides."""
+    path = find_config(path_or_name)
+    origin = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"not valid YAML: {exc}"], origin) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError([f"top level must be a mapping, got {type(raw).__name__}"], origin)
+    return config_from_dict(raw, overrides, origin)
+
+
+def config_from_dict(raw: dict, overrides: list[str] = (), origin: str = "config") -> Config:
+    """Build a Config from plain data, applying `key=value` overrides first."""
+    errors: list[str] = []
+    raw = _copy_tree(raw)
+    for item in overrides:
+        _apply_override(raw, item, errors)
+    config = _build(Config, raw, "", errors)
+    if config is not None:
+        _check_consistency(config, errors)
+    if errors:
+        raise ConfigError(errors, origin)
+    return config
+
+
+def config_to_dict(config: Any) -> Any:
+    """Plain data for a config (tuples become lists), ready for YAML or hashing."""
+    if dataclasses.is_dataclass(config):
+        return {f.name: config_to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, tuple | list):
+        return [config_to_dict(v) for v in config]
+    return config
+
+
+def dump_config(config: Config) -> str:
+    """The resolved config as YAML, loadable again by `load_config`."""
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False, allow_unicode=True)
+
+
+def _check_consistency(config: Config, errors: list[str]) -> None:
+    if not config.sources:
+        errors.append("sources: at least one source is needed")
+    names: dict[str, int] = {}
+    for i, source in enumerate(config.sources):
+        if not source.instances and not source.captions:
+            errors.append(f"sources.{i}: give `instances` and/or `captions` files")
+        if source.name in names:
+            errors.append(
+                f"sources.{i}.name: '{source.name}' is already used by sources.{names[source.name]}"
+                " (sample keys would collide); give each source its own name"
+            )
+        names.setdefault(source.name, i)
+        if not DATASET_NAME.match(source.name):
+            errors.append(
+                f"sources.{i}.name: {source.name!r} must be 1-32 letters, digits or underscores"
+            )
+    positive = {
+        "output.shard_max_samples": config.output.shard_max_samples,
+        "output.shard_max_bytes": config.output.shard_max_bytes,
+        "tasks.conversation.turns": config.tasks.conversation.turns,
+        "tasks.reasoning.questions": config.tasks.reasoning.questions,
+        "generator.batch_size": config.generator.batch_size,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            errors.append(f"{key}: must be at least 1, got {value}")
+    if not 0 <= config.context.decimals <= 6:
+        errors.append(f"context.decimals: must be between 0 and 6, got {config.context.decimals}")
+    if config.context.max_objects is not None and config.context.max_objects < 1:
+        errors.append(f"context.max_objects: must be at least 1 or null, got {config.context.max_objects}")
+    if not 0.0 <= config.context.min_box_fraction < 1.0:
+        errors.append("context.min_box_fraction: must be in [0, 1)")
+    if config.limit is not None and config.limit < 1:
+        errors.append(f"limit: must be at least 1 or null, got {config.limit}")
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+@dataclass(frozen=True)
+class _Override:
+    """A `--set` value: parsed as YAML, but kept as text for string fields."""
+
+    text: str
+    value: Any
+
+
+def _apply_override(raw: dict, item: str, errors: list[str]) -> None:
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        errors.append(f"--set {item!r}: expected KEY=VALUE, e.g. --set output.dir=out/coco")
+        return
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    parts = key.split(".")
+    node: Any = raw
+    for depth, part in enumerate(parts[:-1]):
+        where = ".".join(parts[: depth + 1])
+        node = _step_into(node, part, where, errors)
+        if node is None:
+            return
+    last = parts[-1]
+    if isinstance(node, list):
+        index = _list_index(node, last, key, errors)
+        if index is not None:
+            node[index] = _Override(text, value)
+    else:
+        node[last] = _Override(text, value)
+
+
+def _step_into(node: Any, part: str, where: str, errors: list[str]) -> Any:
+    if isinstance(node, list):
+        index = _list_index(node, part, where, errors)
+        return None if index is None else node[index]
+    child = node.get(part)
+    if child is None:
+        child = node[part] = {}
+    if isinstance(child, _Override):
+        child = node[part] = child.value if isinstance(child.value, dict) else {}
+    if not isinstance(child, dict | list):
+        errors.append(f"--set {where}: is a value, not a section")
+        return None
+    return child
+
+
+def _list_index(node: list, part: str, where: str, errors: list[str]) -> int | None:
+    if not part.isdigit() or int(part) >= len(node):
+        errors.append(f"--set {where}: no such list item (there are {len(node)}, numbered from 0)")
+        return None
+    return int(part)
+
+
+def _copy_tree(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_tree(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------- typed building
+
+
+def _build(cls: type, raw: Any, path: str, errors: list[str]) -> Any:
+    """Build dataclass `cls` from `raw`, appending every problem to `errors`."""
+    raw = raw.value if isinstance(raw, _Override) else raw
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        errors.append(f"{path or 'config'}: expected a mapping of keys, got {_describe(raw)}")
+        return None
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            errors.append(_unknown_key(str(key), _join(path, str(key)), list(fields)))
+    values: dict[str, Any] = {}
+    ok = True
+    for name, f in fields.items():
+        where = _join(path, name)
+        if name in raw:
+            good, value = _convert(hints[name], raw[name], where, errors)
+            ok &= good
+            values[name] = value
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            errors.append(f"{where}: required key is missing")
+            ok = False
+    return cls(**values) if ok else None
+
+
+def _convert(tp: Any, raw: Any, where: str, errors: list[str]) -> tuple[bool, Any]:
+    if isinstance(raw, _Override):
+        wants_text = tp is str or (_is_optional(tp) and _strip_none(tp) is str)
+        raw = raw.text if wants_text and raw.value is not None else raw.value
+    if where == "sources":
+        return _convert_sources(raw, errors)
+    origin = typing.get_origin(tp)
+    if _is_optional(tp):
+        return (True, None) if raw is None else _convert(_strip_none(tp), raw, where, errors)
+    if dataclasses.is_dataclass(tp):
+        value = _build(tp, raw, where, errors)
+        return value is not None, value
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if raw in choices:
+            return True, raw
+        errors.append(f"{where}: {raw!r} is not a valid choice; choose one of {_names(choices)}")
+        return False, None
+    if origin is tuple:
+        items = [raw] if isinstance(raw, str) else raw
+        if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+            errors.append(f"{where}: expected a string or a list of strings, got {_describe(raw)}")
+            return False, None
+        return True, tuple(items)
+    return _convert_scalar(tp, raw, where, errors)
+
+
+def _convert_scalar(tp: Any, raw: Any, where: str, errors: list[str]) -> tuple[bool, Any]:
+    if tp is bool and isinstance(raw, bool):
+        return True, raw
+    if tp is int and isinstance(raw, int) and not isinstance(raw, bool):
+        return True, raw
+    if tp is float and isinstance(raw, int | float) and not isinstance(raw, bool):
+        return True, float(raw)
+    if tp is str and isinstance(raw, str):
+        return True, raw
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    errors.append(f"{where}: expected {names.get(tp, tp)}, got {_describe(raw)}")
+    return False, None
+
+
+def _convert_sources(raw: Any, errors: list[str]) -> tuple[bool, Any]:
+    if not isinstance(raw, list):
+        errors.append(f"sources: expected a list of sources, got {_describe(raw)}")
+        return False, None
+    sources = []
+    for i, item in enumerate(raw):
+        item = item.value if isinstance(item, _Override) else item
+        kind = item.get("kind") if isinstance(item, dict) else None
+        kind = kind.value if isinstance(kind, _Override) else kind
+        if kind not in SOURCE_KINDS:
+            errors.append(
+                f"sources.{i}.kind: {kind!r} is not a known source kind; "
+                f"choose one of {_names(SOURCE_KINDS)}"
+            )
+            continue
+        sources.append(_build(SOURCE_KINDS[kind], item, f"sources.{i}", errors))
+    ok = len(sources) == len(raw) and all(s is not None for s in sources)
+    return ok, tuple(sources)
+
+
+def _unknown_key(key: str, where: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown key '{where}'{hint}; valid keys here: {_names(valid)}"
+
+
+def _is_optional(tp: Any) -> bool:
+    return typing.get_origin(tp) in (Union, types.UnionType) and type(None) in typing.get_args(tp)
+
+
+def _strip_none(tp: Any) -> Any:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    return args[0] if len(args) == 1 else Union[tuple(args)]  # noqa: UP007
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def _names(items: Any) -> str:
+    return ", ".join(f"'{i}'" for i in items)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key

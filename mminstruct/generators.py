@@ -1,0 +1,49 @@
+"""The generator interface: a batch of image records in, instructions (or rejections) out.
+
+Backends are registered in `BACKENDS` by the name used in `generator.backend`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mminstruct.config import Config
+from mminstruct.errors import ConfigError
+from mminstruct.records import ImageRecord, Instruction, Rejection
+
+
+@dataclass
+class Generated:
+    """What a generator made for one image: kept instructions and per-task rejections."""
+
+    instructions: list[Instruction] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+class Generator(Protocol):
+    """Anything that turns image records into instructions."""
+
+    def generate(self, batch: Sequence[ImageRecord]) -> list[Generated]:
+        """One `Generated` per record, in the same order."""
+        ...
+
+
+def _rule_based(config: Config) -> Generator:
+    from mminstruct.rule_based import RuleBasedGenerator
+
+    return RuleBasedGenerator(config)
+
+
+BACKENDS: dict[str, Callable[[Config], Generator]] = {"template": _rule_based}
+
+
+def make_generator(config: Config) -> Generator:
+    """The backend named by `generator.backend`."""
+    try:
+        factory = BACKENDS[config.generator.backend]
+    except KeyError:
+        choices = ", ".join(BACKENDS)
+        raise ConfigError([f"generator.backend: unknown backend; choose one of {choices}"]) from None
+    return factory(config)

@@ -1,0 +1,80 @@
+"""The data that flows between stages: image records, instructions and rejections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+ImageId = int | str
+
+
+class ObjectBox(NamedTuple):
+    """One annotated object, in the pixel coordinates of its image (COCO `bbox` order)."""
+
+    category: str
+    x: float
+    y: float
+    w: float
+    h: float
+    iscrowd: bool = False
+    area: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    """Everything a source knows about one image, independent of the source format."""
+
+    dataset: str  # source name, used in keys and `source.dataset` (e.g. "coco")
+    image_id: ImageId  # the dataset's own id for the image
+    file_name: str  # file name as given by the annotations
+    images_dir: Path | None  # folder the file name is resolved under
+    width: int
+    height: int
+    captions: tuple[str, ...] = ()
+    objects: tuple[ObjectBox, ...] = ()
+    # Categories whose annotation is exhaustive for this image: an absent one is truly absent.
+    vocabulary: tuple[str, ...] = ()
+    license: dict[str, Any] | None = None  # {"id", "name", "url"} when the source names one
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why an image, or one instruction of it, did not make it into the dataset."""
+
+    reason: str  # short snake_case reason, counted in stats.json
+    detail: str  # human-readable: names the file, record and field where possible
+    dataset: str = ""
+    image_id: ImageId | None = None
+    task: str | None = None  # None when the whole image is rejected
+    raw: str | None = None  # the raw input or completion, when there is one
+    record_only: bool = False  # one annotation/caption record was skipped; its image lives on
+
+    @property
+    def scope(self) -> str:
+        """"image" (the image is out), "task" (one task of it is), or "record"."""
+        if self.task is not None:
+            return "task"
+        return "record" if self.record_only else "image"
+
+    def to_json(self) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "dataset": self.dataset,
+            "image_id": self.image_id,
+            "task": self.task,
+            "scope": self.scope,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+        if self.raw is not None:
+            row["raw"] = self.raw
+        return row
+
+
+@dataclass(frozen=True, slots=True)
+class Instruction:
+    """One generated instruction: a task and its turns, human first."""
+
+    task: str  # "conversation" | "detail" | "reasoning"
+    turns: tuple[tuple[str, str], ...]  # (question, answer) pairs, without the <image> token
+    generator: dict[str, Any] = field(default_factory=dict)  # backend, seed, template, ...
