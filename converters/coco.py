@@ -132,7 +132,7 @@ def load_coco_file(path: Path, needs: tuple[str, ...]) -> _CocoFile:
 def _decode_lenient(raw: bytes, path: Path) -> _CocoFile:
     """Python's json accepts what strict JSON does not (NaN, Infinity); try it before failing."""
     try:
-        obj = json.loads(raw)
+        obj = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); is it a JSON file?") from None
     except json.JSONDecodeError as exc:
@@ -295,7 +295,9 @@ def _attach_captions(
         if text and len(text) <= MAX_CAPTION_CHARS:
             image.captions.append(text)
         else:
-            problem = "is empty or not text" if not text else f"is over {MAX_CAPTION_CHARS} characters"
+            problem = (
+                "is empty or not text" if not text else f"is over {MAX_CAPTION_CHARS} characters"
+            )
             detail = f"{where}: caption {_preview(ann.caption)} {problem}; skipped"
             skipped.append(_record_skip("bad_caption", detail, dataset, ann.image_id))
 

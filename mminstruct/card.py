@@ -16,8 +16,14 @@ TASK_NAMES = {
     "detail": "detailed descriptions",
     "reasoning": "complex reasoning",
 }
-_SIZES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
-          (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")]
+_SIZES = [
+    (1_000, "n<1K"),
+    (10_000, "1K<n<10K"),
+    (100_000, "10K<n<100K"),
+    (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"),
+    (100_000_000, "10M<n<100M"),
+]
 
 
 def size_category(count: int) -> str:
@@ -44,9 +50,51 @@ def card_header(config: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]
             {"config_name": "default", "data_files": [{"split": "train", "path": "shard-*.tar"}]}
         ],
         "dataset_info": {
-            "splits": [{"name": "train", "num_examples": stats["images_written"]}],
+            "features": dataset_features(stats),
+            "splits": [
+                {
+                    "name": "train",
+                    "num_bytes": stats["bytes"],
+                    "num_examples": stats["images_written"],
+                }
+            ],
         },
     }
+
+
+def _struct(**fields: Any) -> list[dict[str, Any]]:
+    """A `datasets` YAML struct: a string value is a dtype, anything else is nested as is."""
+    return [
+        {"name": name, "dtype": spec} if isinstance(spec, str) else {"name": name, **spec}
+        for name, spec in fields.items()
+    ]
+
+
+def dataset_features(stats: dict[str, Any]) -> list[dict[str, Any]]:
+    """The columns `datasets` reads from the shards, declared so nothing is guessed.
+
+    Without this, the webdataset loader infers the columns from the first 5 samples: a png
+    among jpgs fails to load, and fields missing there are dropped.
+    """
+    id_types = stats.get("image_id_types", [])
+    image_id = "int64" if id_types == ["int"] else "string"
+    turn = _struct(**{"from": "string", "value": "string"})
+    generator = _struct(backend="string", template="string", template_sha256="string", seed="int64")
+    instruction = _struct(
+        task="string", conversations={"list": turn}, generator={"struct": generator}
+    )
+    license_ = _struct(id="int64", name="string", url="string")
+    source = _struct(dataset="string", image_id=image_id, license={"struct": license_})
+    record = _struct(
+        id="string",
+        image="string",
+        width="int64",
+        height="int64",
+        source={"struct": source},
+        instructions={"list": instruction},
+    )
+    images = {ext: "image" for ext in sorted(stats.get("image_formats") or {"jpg": 1})}
+    return _struct(**images, json={"struct": record}, __key__="string", __url__="string")
 
 
 def counts_table(stats: dict[str, Any]) -> str:
@@ -100,11 +148,12 @@ rejection is listed with its reason in `rejects.jsonl`.
 ## Loading
 
 ```python
-import webdataset as wds
-dataset = wds.WebDataset("shard-{{000000..{len(stats["shards"]) - 1:06d}}}.tar").decode()
-```
+import glob, webdataset as wds
+dataset = wds.WebDataset(sorted(glob.glob("shard-*.tar")), shardshuffle=False).decode("pil")
 
-or `datasets.load_dataset("webdataset", data_files="shard-*.tar")`.
+import datasets  # this card's header declares the columns and where the shards are
+dataset = datasets.load_dataset("path/to/this/folder", split="train")
+```
 
 ## Limitations
 

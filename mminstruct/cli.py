@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=BUILD_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    build.add_argument("config", help="path to a YAML config, or a shipped config name (demo, coco)")
+    build.add_argument(
+        "config", help="path to a YAML config, or a shipped config name (demo, coco)"
+    )
     build.add_argument(
         "--set",
         dest="overrides",

@@ -31,6 +31,13 @@ class CocoSourceConfig:
     name: str = "coco"  # dataset name: prefix of sample keys and `source.dataset`
     kind: Literal["coco"] = "coco"  # source format
 
+    def __post_init__(self) -> None:
+        # A single file given as a string (from Python code) means a one-file list.
+        for name in ("instances", "captions"):
+            value = getattr(self, name)
+            if isinstance(value, str | Path):
+                object.__setattr__(self, name, (str(value),))
+
 
 SOURCE_KINDS: dict[str, type] = {"coco": CocoSourceConfig}
 SourceConfig = CocoSourceConfig
@@ -189,7 +196,9 @@ def _check_consistency(config: Config, errors: list[str]) -> None:
     if not 0 <= config.context.decimals <= 6:
         errors.append(f"context.decimals: must be between 0 and 6, got {config.context.decimals}")
     if config.context.max_objects is not None and config.context.max_objects < 1:
-        errors.append(f"context.max_objects: must be at least 1 or null, got {config.context.max_objects}")
+        errors.append(
+            f"context.max_objects: must be at least 1 or null, got {config.context.max_objects}"
+        )
     if not 0.0 <= config.context.min_box_fraction < 1.0:
         errors.append("context.min_box_fraction: must be in [0, 1)")
     if config.limit is not None and config.limit < 1:

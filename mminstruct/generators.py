@@ -45,5 +45,7 @@ def make_generator(config: Config) -> Generator:
         factory = BACKENDS[config.generator.backend]
     except KeyError:
         choices = ", ".join(BACKENDS)
-        raise ConfigError([f"generator.backend: unknown backend; choose one of {choices}"]) from None
+        raise ConfigError(
+            [f"generator.backend: unknown backend; choose one of {choices}"]
+        ) from None
     return factory(config)

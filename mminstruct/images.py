@@ -46,14 +46,24 @@ def resolve_image_path(record: ImageRecord) -> Path | Rejection:
     """The file for `record.file_name` inside its images folder (COCO 2014/2017 names both)."""
     name = record.file_name
     if os.path.isabs(name) or ".." in Path(name).parts:
-        return _reject(record, "unsafe_path", f"file_name {name!r} must be a relative path inside the images folder")
+        return _reject(
+            record,
+            "unsafe_path",
+            f"file_name {name!r} must be a relative path inside the images folder",
+        )
     root = record.images_dir
     if root is None or not root.is_dir():
-        return _reject(record, "missing_image", f"images folder {root} does not exist; check `images` in your config")
+        return _reject(
+            record,
+            "missing_image",
+            f"images folder {root} does not exist; check `images` in your config",
+        )
     for candidate in _candidates(root, name):
         if candidate.is_file():
             if not _inside(candidate, root):
-                return _reject(record, "unsafe_path", f"{candidate} links outside the images folder {root}")
+                return _reject(
+                    record, "unsafe_path", f"{candidate} links outside the images folder {root}"
+                )
             return candidate
     return _reject(record, "missing_image", f"{name}: no such file under {root}")
 
@@ -76,9 +86,15 @@ def image_problem(data: bytes, width: int, height: int, check: str) -> str | tup
     except (OSError, SyntaxError, ValueError) as exc:
         return ("unreadable_image", f"broken image data ({exc})")
     if kind not in EXTENSIONS:
-        return ("unsupported_image_format", f"{kind} images are not supported; convert to JPEG or PNG")
+        return (
+            "unsupported_image_format",
+            f"{kind} images are not supported; convert to JPEG or PNG",
+        )
     if size != (width, height):
-        return ("size_mismatch", f"annotations say {width}x{height}, the file is {size[0]}x{size[1]}")
+        return (
+            "size_mismatch",
+            f"annotations say {width}x{height}, the file is {size[0]}x{size[1]}",
+        )
     if check == "header" and _looks_truncated(data, kind):
         return ("unreadable_image", f"truncated {kind} file (no end marker)")
     return EXTENSIONS[kind]

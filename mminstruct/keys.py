@@ -21,7 +21,7 @@ def sample_key(dataset: str, image_id: ImageId) -> str:
     if isinstance(image_id, int) and not isinstance(image_id, bool) and image_id >= 0:
         return f"{dataset}-{image_id:012d}"
     text = str(image_id)
-    if _SAFE_ID.match(text) and not text.isdigit():
+    if isinstance(image_id, str) and _SAFE_ID.match(text) and not text.isdigit():
         return f"{dataset}-{text}"
     digest = hashlib.sha1(f"{type(image_id).__name__}:{text}".encode()).hexdigest()[:12]
     return f"{dataset}-{re.sub(r'[^A-Za-z0-9_-]', '_', text)[:40]}-h{digest}"

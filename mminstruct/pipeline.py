@@ -130,7 +130,9 @@ def build_unit(job: _Job, index: int, items: list[Item]) -> Tally:
 def _build_batch(job: _Job, batch: list[Item], writer: ShardWriter, tally: Tally) -> None:
     ready = []
     for item in batch:
-        image = item if isinstance(item, Rejection) else load_image(item, job.config.output.image_check)
+        image = (
+            item if isinstance(item, Rejection) else load_image(item, job.config.output.image_check)
+        )
         if isinstance(image, Rejection):
             tally.reject(image)
         else:
@@ -146,7 +148,7 @@ def _build_batch(job: _Job, batch: list[Item], writer: ShardWriter, tally: Tally
         key = sample_key(record.dataset, record.image_id)
         sample = sample_record(record, key, generated.instructions, job.config.generator.seed)
         writer.write(key, sample_members(key, image, sample))
-        tally.written(generated.instructions)
+        tally.written(generated.instructions, image.extension, record.image_id)
 
 
 def finalize(out_dir: Path, config: Config) -> dict:

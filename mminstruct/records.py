@@ -52,7 +52,7 @@ class Rejection:
 
     @property
     def scope(self) -> str:
-        """"image" (the image is out), "task" (one task of it is), or "record"."""
+        """ "image" (the image is out), "task" (one task of it is), or "record"."""
         if self.task is not None:
             return "task"
         return "record" if self.record_only else "image"

@@ -17,6 +17,8 @@ class Tally:
     images_written: int = 0
     instructions: Counter = field(default_factory=Counter)
     turns: int = 0
+    image_formats: Counter = field(default_factory=Counter)  # member extension -> samples
+    id_types: set[str] = field(default_factory=set)  # Python types of the written image ids
     rejects: list[Rejection] = field(default_factory=list)
 
     def reject(self, rejection: Rejection) -> None:
@@ -25,10 +27,12 @@ class Tally:
         if rejection.scope == "image":
             self.images_in += 1
 
-    def written(self, instructions: list[Instruction]) -> None:
+    def written(self, instructions: list[Instruction], extension: str, image_id: object) -> None:
         """Count an image written with its instructions."""
         self.images_in += 1
         self.images_written += 1
+        self.image_formats[extension] += 1
+        self.id_types.add(type(image_id).__name__)
         self.instructions.update(i.task for i in instructions)
         self.turns += sum(len(i.turns) for i in instructions)
 
@@ -40,6 +44,8 @@ class Tally:
             "images_rejected": sum(1 for r in self.rejects if r.scope == "image"),
             "instructions": dict(sorted(self.instructions.items())),
             "turns": self.turns,
+            "image_formats": dict(sorted(self.image_formats.items())),
+            "image_id_types": sorted(self.id_types),
             "rejects": dict(sorted(Counter(r.reason for r in self.rejects).items())),
         }
 
@@ -50,7 +56,8 @@ COUNTERS = ("images_in", "images_written", "images_rejected", "turns")
 def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """Sum per-shard stats into the dataset's totals."""
     merged: dict[str, Any] = {name: sum(p.get(name, 0) for p in parts) for name in COUNTERS}
-    for name in ("instructions", "rejects"):
+    merged["image_id_types"] = sorted({t for p in parts for t in p.get("image_id_types", [])})
+    for name in ("instructions", "rejects", "image_formats"):
         total: Counter = Counter()
         for part in parts:
             total.update(part.get(name, {}))

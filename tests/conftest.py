@@ -1,0 +1,43 @@
+"""Shared fixtures: the real COCO excerpts in ../shared/realdata, and small config helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REALDATA = REPO.parent / "shared" / "realdata"
+
+
+@pytest.fixture
+def realdata() -> Path:
+    """The real COCO / Visual Genome excerpts; tests that need them skip when absent."""
+    if not (REALDATA / "coco").is_dir():
+        pytest.skip(f"real data not found at {REALDATA} (see the project README: tests/realdata)")
+    return REALDATA
+
+
+@pytest.fixture
+def tiny_coco(realdata: Path) -> dict:
+    """A COCO source over tiny_coco val2017: 6 images, all files present, instances only."""
+    root = realdata / "coco" / "tiny_coco"
+    return {
+        "kind": "coco",
+        "name": "tinycoco",
+        "images": str(root / "images" / "val2017"),
+        "instances": str(root / "annotations" / "instances_val2017.json"),
+    }
+
+
+@pytest.fixture
+def coco_mini(realdata: Path) -> dict:
+    """A COCO source over coco_mini val2017: 79 images, only 13 files present, with captions."""
+    root = realdata / "coco" / "coco_mini"
+    return {
+        "kind": "coco",
+        "name": "cocomini",
+        "images": str(root / "val2017"),
+        "instances": str(root / "annotations" / "instances_val2017.json"),
+        "captions": str(root / "annotations" / "captions_val2017.json"),
+    }
