@@ -10,6 +10,8 @@ only its image: the image comes out as a `Rejection` naming the file, record and
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -68,7 +70,7 @@ class _CocoFile(msgspec.Struct):
 _DECODER = msgspec.json.Decoder(_CocoFile)
 
 
-@dataclass
+@dataclass(slots=True)
 class _PendingImage:
     """An image entry being assembled from one or more files."""
 
@@ -84,7 +86,20 @@ class _PendingImage:
 
 
 def read_coco(source: CocoSourceConfig) -> Iterator[ImageRecord | Rejection]:
-    """Every image of a COCO source, in id order: a record, or a rejection with its reason."""
+    """Every image of a COCO source, in file order: a record, or a rejection with its reason.
+
+    Skipped records (an annotation or caption that names no image) come first.
+    """
+    with _gc_paused():
+        images, skipped, vocabulary, licenses = _read_files(source)
+    yield from skipped
+    images_dir = resolve_path(source.images)
+    for image_id in list(images):  # file order, like pycocotools; stable for the same files
+        yield _finish(images.pop(image_id), source.name, images_dir, vocabulary, licenses)
+
+
+def _read_files(source: CocoSourceConfig) -> tuple[dict, list[Rejection], tuple[str, ...], dict]:
+    """Merge every instances and captions file of a source, by image id."""
     images: dict[ImageId, _PendingImage] = {}
     skipped: list[Rejection] = []
     categories: dict[Any, str] = {}
@@ -95,17 +110,31 @@ def read_coco(source: CocoSourceConfig) -> Iterator[ImageRecord | Rejection]:
         _merge_images(data, path, source.name, images, skipped, in_instances=True)
         _merge_categories(data, path, categories)
         _attach_objects(data, path, source.name, images, categories, skipped)
+        del data  # free this file's structs before decoding the next
     for path in map(resolve_path, source.captions):
         data = load_coco_file(path, needs=("images", "annotations"))
         _check_captions_file(data, path)
         _merge_licenses(data, licenses)
         _merge_images(data, path, source.name, images, skipped, in_instances=False)
         _attach_captions(data, path, source.name, images, skipped)
-    yield from skipped
-    vocabulary = tuple(sorted(set(categories.values())))
-    images_dir = resolve_path(source.images)
-    for image_id in sorted(images, key=_id_order):
-        yield _finish(images[image_id], source.name, images_dir, vocabulary, licenses)
+        del data
+    return images, skipped, tuple(sorted(set(categories.values()))), licenses
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while files are merged.
+
+    Merging makes millions of small objects and no reference cycles; with the collector on,
+    its repeated full passes over the growing heap cost more than the merging itself.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def load_coco_file(path: Path, needs: tuple[str, ...]) -> _CocoFile:
@@ -183,14 +212,17 @@ def _merge_images(
 ) -> None:
     for i, entry in enumerate(data.images):
         problem = _image_entry_problem(entry)
-        where = f"{path.name}: images[{i}]"
         if problem and not _valid_id(entry.id):
-            skipped.append(Rejection("bad_image_entry", f"{where}: {problem}", dataset, None))
+            detail = f"{path.name}: images[{i}]: {problem}"
+            skipped.append(Rejection("bad_image_entry", detail, dataset, None))
             continue
         known = images.get(entry.id)
         if problem:
             known = known or images.setdefault(entry.id, _PendingImage(entry.id, "", 0, 0))
-            known.problem = known.problem or ("bad_image_entry", f"{where}: {problem}")
+            known.problem = known.problem or (
+                "bad_image_entry",
+                f"{path.name}: images[{i}]: {problem}",
+            )
             continue
         if known is None:
             known = images[entry.id] = _PendingImage(
@@ -202,7 +234,7 @@ def _merge_images(
             entry.height,
         ):
             detail = (
-                f"{where} (id {entry.id}): file_name/width/height "
+                f"{path.name}: images[{i}] (id {entry.id}): file_name/width/height "
                 f"{entry.file_name}/{entry.width}/{entry.height} disagree with an earlier entry "
                 f"{known.file_name}/{known.width}/{known.height}"
             )
@@ -230,38 +262,55 @@ def _attach_objects(
     categories: dict[Any, str],
     skipped: list[Rejection],
 ) -> None:
-    """Add each annotation's box to its image; a bad one marks the image as rejected."""
+    """Add each annotation's box to its image; a bad one marks the image as rejected.
+
+    This loop runs once per box (860k times for COCO train), so the common case, a box of
+    numbers lying inside its image, takes a short path; anything else goes to `_clip_box`.
+    """
     for i, ann in enumerate(data.annotations):
-        image = images.get(ann.image_id) if _valid_id(ann.image_id) else None
+        image_id = ann.image_id
+        image = images.get(image_id) if image_id.__class__ in _ID_TYPES else None
         if image is None:
-            detail = f"{path.name}: annotations[{i}] (id {ann.id}): image_id {ann.image_id!r} has no entry in 'images'"
+            detail = f"{path.name}: annotations[{i}] (id {ann.id}): image_id {image_id!r} has no entry in 'images'"
             skipped.append(_record_skip("annotation_without_image", detail, dataset, None))
             continue
-        if image.problem:
-            continue
         name = categories.get(ann.category_id)
-        if name is None:
-            image.problem = (
-                "unknown_category",
-                f"{path.name}: annotations[{i}] (id {ann.id}): category_id {ann.category_id!r} is not in 'categories'",
+        if name is None or image.problem:
+            if not image.problem:
+                detail = f"{path.name}: annotations[{i}] (id {ann.id}): category_id {ann.category_id!r} is not in 'categories'"
+                image.problem = ("unknown_category", detail)
+            continue
+        try:
+            x, y, w, h = ann.bbox
+            inside = _NUMBERS.issuperset((x.__class__, y.__class__, w.__class__, h.__class__)) and (
+                w > 0
+                and h > 0
+                and x >= 0
+                and y >= 0
+                and x + w <= image.width
+                and y + h <= image.height
             )
-            continue
-        box = _clip_box(ann.bbox, image.width, image.height)
-        if isinstance(box, str):
-            image.problem = ("bad_box", f"{path.name}: annotations[{i}] (id {ann.id}): bbox {box}")
-            continue
-        x, y, w, h = box
-        image.objects.append(ObjectBox(name, x, y, w, h, bool(ann.iscrowd), w * h))
+        except (TypeError, ValueError):
+            inside = False
+        if not inside:
+            box = _clip_box(ann.bbox, image.width, image.height)
+            if isinstance(box, str):
+                image.problem = (
+                    "bad_box",
+                    f"{path.name}: annotations[{i}] (id {ann.id}): bbox {box}",
+                )
+                continue
+            x, y, w, h = box
+        image.objects.append(ObjectBox(name, x, y, w, h, bool(ann.iscrowd)))
 
 
 def _clip_box(bbox: Any, width: int, height: int) -> tuple[float, float, float, float] | str:
     """The box clipped to its image, or a message saying what is wrong with it."""
     if not isinstance(bbox, list) or len(bbox) != 4:
         return f"{bbox!r} must be a list [x, y, width, height]"
-    try:
-        x, y, w, h = (float(v) for v in bbox)
-    except (TypeError, ValueError):
+    if not all(v.__class__ in _NUMBERS for v in bbox):
         return f"{bbox!r} must hold 4 numbers"
+    x, y, w, h = map(float, bbox)
     if x - x + y - y + w - w + h - h != 0:  # NaN or infinity in any of them
         return f"{bbox!r} is not finite"
     if w <= 0 or h <= 0:
@@ -285,10 +334,10 @@ def _attach_captions(
     skipped: list[Rejection],
 ) -> None:
     for i, ann in enumerate(data.annotations):
-        image = images.get(ann.image_id) if _valid_id(ann.image_id) else None
-        where = f"{path.name}: annotations[{i}] (id {ann.id})"
+        image_id = ann.image_id
+        image = images.get(image_id) if image_id.__class__ in _ID_TYPES else None
         if image is None:
-            detail = f"{where}: image_id {ann.image_id!r} has no entry in 'images'"
+            detail = f"{path.name}: annotations[{i}] (id {ann.id}): image_id {image_id!r} has no entry in 'images'"
             skipped.append(_record_skip("caption_without_image", detail, dataset, None))
             continue
         text = clean_caption(ann.caption)
@@ -298,7 +347,7 @@ def _attach_captions(
             problem = (
                 "is empty or not text" if not text else f"is over {MAX_CAPTION_CHARS} characters"
             )
-            detail = f"{where}: caption {_preview(ann.caption)} {problem}; skipped"
+            detail = f"{path.name}: annotations[{i}] (id {ann.id}): caption {_preview(ann.caption)} {problem}; skipped"
             skipped.append(_record_skip("bad_caption", detail, dataset, ann.image_id))
 
 
@@ -338,14 +387,12 @@ def _record_skip(reason: str, detail: str, dataset: str, image_id: Any) -> Rejec
     return Rejection(reason, detail, dataset, image_id, record_only=True)
 
 
+_ID_TYPES = frozenset((int, str))  # exact classes: a bool is not an image id
+_NUMBERS = frozenset((int, float))
+
+
 def _valid_id(value: Any) -> bool:
-    return isinstance(value, int | str) and not isinstance(value, bool)
-
-
-def _id_order(image_id: ImageId) -> tuple[int, int, str]:
-    if isinstance(image_id, int):
-        return (0, image_id, "")
-    return (1, 0, image_id)
+    return value.__class__ in _ID_TYPES
 
 
 def _preview(value: Any) -> str:

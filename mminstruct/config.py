@@ -193,8 +193,8 @@ def _check_consistency(config: Config, errors: list[str]) -> None:
     for key, value in positive.items():
         if value < 1:
             errors.append(f"{key}: must be at least 1, got {value}")
-    if not 0 <= config.context.decimals <= 6:
-        errors.append(f"context.decimals: must be between 0 and 6, got {config.context.decimals}")
+    if not 0 <= config.context.decimals <= 4:
+        errors.append(f"context.decimals: must be between 0 and 4, got {config.context.decimals}")
     if config.context.max_objects is not None and config.context.max_objects < 1:
         errors.append(
             f"context.max_objects: must be at least 1 or null, got {config.context.max_objects}"

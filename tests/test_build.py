@@ -156,7 +156,8 @@ def test_loads_with_hf_datasets_from_the_card(tmp_path):
     datasets = pytest.importorskip("datasets")
     stats = build(tmp_path, "configs/demo.yaml")
     out = tmp_path / "out"
-    loaded = datasets.load_dataset(str(out), split="train")  # the card says where and what
+    cache = str(tmp_path / "hf-cache")  # reproducible shards would otherwise hit a stale cache
+    loaded = datasets.load_dataset(str(out), split="train", cache_dir=cache)  # card: where, what
     assert len(loaded) == stats["images_written"]
     assert set(loaded.column_names) == {"jpg", "png", "json", "__key__", "__url__"}
     pngs = [row for row in loaded if row["png"] is not None]

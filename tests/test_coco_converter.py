@@ -210,9 +210,9 @@ def test_string_ids_and_captions_cleaned(tmp_path):
     assert [r.reason for r in skips] == ["bad_caption", "bad_caption"]
     assert all(r.scope == "record" for r in skips)
     records = [r for r in out if isinstance(r, ImageRecord)]
-    assert [r.image_id for r in records] == ["img-a", "img-b"]  # stable id order
-    assert records[0].captions == ("Bell rings",)
-    assert records[1].captions == ("A dog on a mat.",)
+    assert [r.image_id for r in records] == ["img-b", "img-a"]  # file order
+    assert records[0].captions == ("A dog on a mat.",)
+    assert records[1].captions == ("Bell rings",)
 
 
 @pytest.mark.parametrize(

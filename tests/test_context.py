@@ -34,7 +34,8 @@ def test_captions_blank_line_then_boxes():
 def test_decimals_and_no_boxes():
     obj = ObjectBox("dog", 100, 100, 113, 57)
     assert box_line(obj, 640, 480, decimals=1) == "dog: [0.2, 0.2, 0.3, 0.3]"
-    assert box_line(obj, 640, 480, decimals=5) == "dog: [0.15625, 0.20833, 0.33281, 0.32708]"
+    assert box_line(obj, 640, 480, decimals=4) == "dog: [0.1563, 0.2083, 0.3328, 0.3271]"
+    assert box_line(obj, 640, 480, decimals=0) == "dog: [0.0, 0.0, 0.0, 0.0]"
     text = render_context(record([obj]), ContextConfig(boxes=False))
     assert text == "A man on a horse."
 
@@ -96,5 +97,6 @@ def test_real_contexts_parse_back_within_unit_square(coco_mini):
     "value,expected", [(0.30000000000000004, "0.3"), (0.9999, "1.0"), (-0.0001, "0.0")]
 )
 def test_rounding_edge_cases(value, expected):
+    """Half-up rounding of the exact ratio; the result is clipped to [0, 1]."""
     obj = ObjectBox("x", value * 100, 0, 1, 1)
     assert box_line(obj, 100, 100).split("[")[1].split(",")[0] == expected
