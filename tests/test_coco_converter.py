@@ -261,3 +261,34 @@ def test_package_paths_resolve(tmp_path):
     out = records_of(images="package:sample/images", instances=("package:sample/instances.json",))
     assert out and all(isinstance(r, ImageRecord) for r in out)
     shutil.rmtree(tmp_path)
+
+
+def interleaved_annotations(ids: list) -> list[dict]:
+    """Boxes for three images, interleaved, with one box clipped by a hair in the middle."""
+    boxes = [[1, 1, 5, 5], [2, 2, 5, 5], [3, 3, 5, 5], [4, 4, 5, 5], [95.5, 1, 5, 5], [6, 6, 5, 5]]
+    owners = [ids[0], ids[1], ids[0], ids[2], ids[0], ids[1]]
+    return [
+        {"id": n, "image_id": owner, "category_id": 1 + n % 2, "bbox": box, "iscrowd": n == 3}
+        for n, (owner, box) in enumerate(zip(owners, boxes, strict=True))
+    ]
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [[7, 3, 5], ["c", "a", "b"], [10**12, 5, 10**15], [7, "a", 3]],
+    ids=["ints", "strings", "sparse-ints", "mixed"],
+)
+def test_objects_grouped_per_image_in_file_order(tmp_path, ids):
+    images = [
+        {"id": i, "file_name": f"{n}.jpg", "width": 100, "height": 50} for n, i in enumerate(ids)
+    ]
+    categories = [{"id": 1, "name": "dog"}, {"id": 2, "name": "cat"}]
+    anns = interleaved_annotations(ids)
+    path = write_coco(tmp_path / "i.json", images=images, annotations=anns, categories=categories)
+    out = records_of(images=str(tmp_path), instances=(path,))
+    assert [r.image_id for r in out] == ids
+    first, second, third = ([(o.category, o.x, o.iscrowd) for o in r.objects] for r in out)
+    assert first == [("dog", 1.0, False), ("dog", 3.0, False), ("dog", 95.5, False)]
+    assert second == [("cat", 2.0, False), ("cat", 6.0, False)]
+    assert third == [("cat", 4.0, True)]
+    assert out[0].objects[2].w == 4.5  # clipped to the image
