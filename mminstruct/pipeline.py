@@ -117,7 +117,8 @@ def build_unit(job: _Job, index: int, items: list[Item]) -> Tally:
     stem = f"shard-{index:06d}"
     output = job.config.output
     tally = Tally()
-    with ShardWriter(job.out_dir, stem, output.shard_max_samples, output.shard_max_bytes) as w:
+    caps = (output.shard_max_samples, output.shard_max_bytes)
+    with ShardWriter(job.out_dir, stem, *caps, fsync=output.fsync) as w:
         for batch in _chunks(items, job.config.generator.batch_size):
             _build_batch(job, batch, w, tally)
     parts = job.out_dir / PARTS

@@ -55,14 +55,18 @@ class ShardWriter:
 
     `write(key, members)` adds one sample: `members` is a list of (extension, bytes), stored
     as `<key>.<extension>`. Use as a context manager: on an exception the shard in progress
-    is discarded; on success every shard is complete under its final name.
+    is discarded; on success every shard is complete under its final name. With `fsync`,
+    a shard is on disk before it gets that name.
     """
 
-    def __init__(self, out_dir: Path, stem: str, max_samples: int, max_bytes: int):
+    def __init__(
+        self, out_dir: Path, stem: str, max_samples: int, max_bytes: int, fsync: bool = False
+    ):
         self.out_dir = Path(out_dir)
         self.stem = stem
         self.max_samples = max_samples
         self.max_bytes = max_bytes
+        self.fsync = fsync
         self.done: list[ShardInfo] = []
         self._file = None
         self._samples = 0
@@ -123,7 +127,8 @@ class ShardWriter:
         total = self._bytes + end
         self._file.write(b"\0" * (end + (-total % RECORD)))
         self._file.flush()
-        os.fsync(self._file.fileno())
+        if self.fsync:
+            os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
         final = self._final_path()

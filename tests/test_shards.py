@@ -74,3 +74,17 @@ def test_no_empty_shard(tmp_path):
 def test_long_member_name_refused():
     with pytest.raises(ValueError, match="too long"):
         tar_header("x" * 100, 1)
+
+
+def test_fsync_option_writes_the_same_bytes(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr("mminstruct.shards.os.fsync", lambda fd: synced.append(fd))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with ShardWriter(tmp_path / "a", "s", 10, 1 << 30, fsync=True) as writer:
+        writer.write("k", [("json", b"{}")])
+    assert len(synced) == 1
+    with ShardWriter(tmp_path / "b", "s", 10, 1 << 30) as writer:
+        writer.write("k", [("json", b"{}")])
+    assert len(synced) == 1  # off by default
+    assert (tmp_path / "a/s.tar").read_bytes() == (tmp_path / "b/s.tar").read_bytes()
