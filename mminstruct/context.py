@@ -46,16 +46,6 @@ def box_line(obj: ObjectBox, width: int, height: int, decimals: int = 3) -> str:
     return box_lines([obj], width, height, decimals)[0]
 
 
-def normalized_box(
-    obj: ObjectBox, width: int, height: int, decimals: int = 3
-) -> tuple[float, float, float, float]:
-    """Corners divided by the image size, clipped to [0, 1] and rounded half up."""
-    steps = 10**decimals
-    sx, sy = steps / width, steps / height
-    corners = (obj.x * sx, obj.y * sy, (obj.x + obj.w) * sx, (obj.y + obj.h) * sy)
-    return tuple(min(steps, max(0, int(v + 0.5))) / steps for v in corners)
-
-
 def box_lines(
     objects: Sequence[ObjectBox], width: int, height: int, decimals: int = 3
 ) -> list[str]:
