@@ -143,6 +143,8 @@ rejection is listed with its reason in `rejects.jsonl`.
 
 - Sources: {", ".join(f"`{s['name']}` ({s['kind']})" for s in config["sources"])}
 - Generator: `{generator["backend"]}` (seed {generator["seed"]})
+- Licenses: the `license` above covers the generated text; every image keeps the license of
+  its source, named in each record's `source.license`.
 - The full resolved config is in `config.yaml`; counts in `stats.json`.
 
 ## Loading

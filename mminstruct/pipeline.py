@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,10 +158,10 @@ def finalize(out_dir: Path, config: Config) -> dict:
     parts_dir = out_dir / PARTS
     markers = sorted(parts_dir.glob("shard-*.stats.json"))
     parts = [json.loads(p.read_text(encoding="utf-8")) for p in markers]
-    reject_files = [parts_dir / SOURCE_REJECTS]
-    reject_files += [p.with_name(p.name.replace(".stats.json", ".rejects.jsonl")) for p in markers]
-    rejects = list(_read_jsonl(reject_files))
-    source_part = {"rejects": _count_reasons(_read_jsonl(reject_files[:1]))}
+    source_rejects = list(_read_jsonl([parts_dir / SOURCE_REJECTS]))
+    unit_files = [p.with_name(p.name.replace(".stats.json", ".rejects.jsonl")) for p in markers]
+    rejects = source_rejects + list(_read_jsonl(unit_files))
+    source_part = {"rejects": Counter(row["reason"] for row in source_rejects)}
     stats = merge_stats([source_part, *parts])
     if stats["images_in"] != stats["images_written"] + stats["images_rejected"]:
         raise MminstructError(f"internal error: images do not add up in {out_dir}: {stats}")
@@ -175,13 +176,6 @@ def _read_jsonl(paths: Iterable[Path]) -> Iterator[dict]:
         with open(path, encoding="utf-8") as handle:
             for line in handle:
                 yield json.loads(line)
-
-
-def _count_reasons(rows: Iterable[dict]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["reason"]] = counts.get(row["reason"], 0) + 1
-    return counts
 
 
 def _chunks(items: list[Item], size: int) -> Iterator[list[Item]]:
