@@ -1,41 +1,48 @@
 """`run(config)`: annotations in, webdataset shards out, top to bottom.
 
 sources -> records -> (per shard) images -> generator -> samples -> tar -> shard stats
--> finalize: stats.json, rejects.jsonl, dataset card.
+-> finalize: stats.json, rejects.jsonl, manifest, wids index, dataset card.
 
-Work is cut into units of `output.shard_max_samples` input images, in a stable order; each
-unit writes `shard-NNNNNN.tar` and, last, its stats file under `_parts/`, which marks it done.
+Work is cut into units of `output.shard_max_samples` input images, in a stable order; unit i
+goes to rank i mod world_size, writes `shard-NNNNNN.tar` and, last, its stats file under
+`_parts/`, which marks it done. A rerun skips done units, so a killed job resumes where it
+stopped; the last process to finish merges everything (`finalize`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
-from collections import Counter
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mminstruct.card import render_card
-from mminstruct.config import Config, config_to_dict, dump_config
+from mminstruct.config import Config, dump_config
 from mminstruct.converters import READERS
 from mminstruct.errors import MminstructError
+from mminstruct.finalize import SOURCE_REJECTS, finalize, finalize_when_complete
 from mminstruct.generators import Generator, make_generator
 from mminstruct.images import load_image
-from mminstruct.io import write_atomic, write_json, write_jsonl
+from mminstruct.io import file_digests, write_atomic, write_json, write_jsonl
 from mminstruct.keys import sample_key
+from mminstruct.launch import Launch
 from mminstruct.progress import Progress
 from mminstruct.records import ImageRecord, Rejection
+from mminstruct.resume import (
+    PARTS,
+    StopRequested,
+    done_units,
+    fingerprint,
+    marker_path,
+    stop_on_sigterm,
+    unit_stem,
+)
 from mminstruct.samples import sample_members, sample_record
-from mminstruct.shards import TMP_SUFFIX, ShardWriter
-from mminstruct.stats import Tally, merge_stats
+from mminstruct.shards import ShardInfo, ShardWriter
+from mminstruct.stats import Tally
 
 log = logging.getLogger("mminstruct")
 
-PARTS = "_parts"
-SOURCE_REJECTS = "sources.rejects.jsonl"
-OUTPUT_FILES = ("stats.json", "rejects.jsonl", "config.yaml", "README.md")
 Item = ImageRecord | Rejection
 
 
@@ -44,24 +51,37 @@ class _Job:
     config: Config
     out_dir: Path
     generator: Generator
+    fingerprint: str
+    units: int  # how many units the whole job has
+    stop: threading.Event  # set by SIGTERM
 
 
-def run(config: Config) -> dict:
-    """Build the dataset described by `config`; returns the merged stats."""
-    out_dir = prepare_output_dir(config)
+def run(config: Config, launch: Launch | None = None, force: bool = False) -> dict | None:
+    """Build this process's share of the dataset; the merged stats if it also finalized."""
+    launch = launch or Launch()
+    out_dir = prepare_output_dir(config, launch)
     items, skipped = read_sources(config)
-    write_jsonl(out_dir / PARTS / SOURCE_REJECTS, [r.to_json() for r in skipped])
-    job = _Job(config, out_dir, make_generator(config))
-    progress = Progress(len(items))
-    for index, unit in enumerate(plan_units(items, config.output.shard_max_samples)):
-        tally = build_unit(job, index, unit)
-        progress.update(len(unit), sum(tally.instructions.values()))
+    units = list(plan_units(items, config.output.shard_max_samples))
+    current = fingerprint(config)
+    done = done_units(out_dir, current, launch, len(units), force)
+    if launch.rank == 0:
+        write_jsonl(out_dir / PARTS / SOURCE_REJECTS, [r.to_json() for r in skipped])
+    todo = [i for i in range(len(units)) if launch.owns(i) and i not in done]
+    log.info("%s%d of %d shards to build here", launch.prefix, len(todo), len(units))
+    progress = Progress(sum(len(units[i]) for i in todo), prefix=launch.prefix)
+    with stop_on_sigterm() as stop:
+        job = _Job(config, out_dir, make_generator(config), current, len(units), stop)
+        for index in todo:
+            tally = build_unit(job, index, units[index])
+            progress.update(len(units[index]), sum(tally.instructions.values()))
     progress.close()
-    return finalize(out_dir, config)
+    if launch.world_size == 1:
+        return finalize(out_dir)
+    return finalize_when_complete(out_dir, current, len(units))
 
 
-def prepare_output_dir(config: Config) -> Path:
-    """Create `output.dir`, clear what an earlier build left there, save the resolved config."""
+def prepare_output_dir(config: Config, launch: Launch) -> Path:
+    """Create `output.dir` (or reuse one of ours); rank 0 saves the resolved config."""
     out_dir = Path(config.output.dir).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise MminstructError(f"output.dir {out_dir} is a file; choose a folder")
@@ -71,24 +91,14 @@ def prepare_output_dir(config: Config) -> Path:
             "choose a new or empty folder (--set output.dir=...)"
         )
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _clear_previous_build(out_dir)
-        (out_dir / PARTS).mkdir()
-        write_atomic(out_dir / "config.yaml", dump_config(config))
+        (out_dir / PARTS).mkdir(parents=True, exist_ok=True)
+        if launch.rank == 0:
+            write_atomic(out_dir / "config.yaml", dump_config(config))
     except PermissionError as exc:
         raise MminstructError(
             f"cannot write to output.dir {out_dir} ({exc.strerror}); choose a writable folder"
         ) from None
     return out_dir
-
-
-def _clear_previous_build(out_dir: Path) -> None:
-    for path in out_dir.glob("shard-*.tar*"):
-        if path.suffix == ".tar" or path.name.endswith(TMP_SUFFIX):
-            path.unlink()
-    for name in OUTPUT_FILES:
-        (out_dir / name).unlink(missing_ok=True)
-    shutil.rmtree(out_dir / PARTS, ignore_errors=True)
 
 
 def read_sources(config: Config) -> tuple[list[Item], list[Rejection]]:
@@ -115,18 +125,33 @@ def plan_units(items: list[Item], size: int) -> Iterator[list[Item]]:
 
 def build_unit(job: _Job, index: int, items: list[Item]) -> Tally:
     """Write one unit's shard(s), then its rejects and stats (the completion marker)."""
-    stem = f"shard-{index:06d}"
+    stem = unit_stem(index)
     output = job.config.output
     tally = Tally()
     caps = (output.shard_max_samples, output.shard_max_bytes)
-    with ShardWriter(job.out_dir, stem, *caps, fsync=output.fsync) as w:
+    with ShardWriter(job.out_dir, stem, *caps, fsync=output.fsync) as writer:
         for batch in _chunks(items, job.config.generator.batch_size):
-            _build_batch(job, batch, w, tally)
-    parts = job.out_dir / PARTS
-    write_jsonl(parts / f"{stem}.rejects.jsonl", [r.to_json() for r in tally.rejects])
-    shards = [{"name": s.path.name, "samples": s.samples, "bytes": s.bytes} for s in w.done]
-    write_json(parts / f"{stem}.stats.json", {"unit": index, **tally.to_json(), "shards": shards})
+            if job.stop.is_set():
+                raise StopRequested(f"stopped by SIGTERM; {stem} was abandoned")
+            _build_batch(job, batch, writer, tally)
+    rejects = [r.to_json() for r in tally.rejects]
+    write_jsonl(job.out_dir / PARTS / f"{stem}.rejects.jsonl", rejects)
+    shards = [_shard_entry(shard) for shard in writer.done]
+    marker = {"unit": index, "units": job.units, "fingerprint": job.fingerprint}
+    write_json(marker_path(job.out_dir, index), {**marker, **tally.to_json(), "shards": shards})
     return tally
+
+
+def _shard_entry(shard: ShardInfo) -> dict:
+    """What the manifest and the wids index need of a shard; hashed while still in cache."""
+    sha256, md5 = file_digests(shard.path)
+    return {
+        "name": shard.path.name,
+        "samples": shard.samples,
+        "bytes": shard.bytes,
+        "sha256": sha256,
+        "md5": md5,
+    }
 
 
 def _build_batch(job: _Job, batch: list[Item], writer: ShardWriter, tally: Tally) -> None:
@@ -151,31 +176,6 @@ def _build_batch(job: _Job, batch: list[Item], writer: ShardWriter, tally: Tally
         sample = sample_record(record, key, generated.instructions, job.config.generator.seed)
         writer.write(key, sample_members(key, image, sample))
         tally.written(generated.instructions, image.extension, record.image_id)
-
-
-def finalize(out_dir: Path, config: Config) -> dict:
-    """Merge per-shard stats and rejects into `stats.json`, `rejects.jsonl`; write the card."""
-    parts_dir = out_dir / PARTS
-    markers = sorted(parts_dir.glob("shard-*.stats.json"))
-    parts = [json.loads(p.read_text(encoding="utf-8")) for p in markers]
-    source_rejects = list(_read_jsonl([parts_dir / SOURCE_REJECTS]))
-    unit_files = [p.with_name(p.name.replace(".stats.json", ".rejects.jsonl")) for p in markers]
-    rejects = source_rejects + list(_read_jsonl(unit_files))
-    source_part = {"rejects": Counter(row["reason"] for row in source_rejects)}
-    stats = merge_stats([source_part, *parts])
-    if stats["images_in"] != stats["images_written"] + stats["images_rejected"]:
-        raise MminstructError(f"internal error: images do not add up in {out_dir}: {stats}")
-    write_jsonl(out_dir / "rejects.jsonl", rejects)
-    write_json(out_dir / "stats.json", stats)
-    write_atomic(out_dir / "README.md", render_card(config_to_dict(config), stats))
-    return stats
-
-
-def _read_jsonl(paths: Iterable[Path]) -> Iterator[dict]:
-    for path in paths:
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                yield json.loads(line)
 
 
 def _chunks(items: list[Item], size: int) -> Iterator[list[Item]]:

@@ -12,9 +12,10 @@ log = logging.getLogger("mminstruct")
 class Progress:
     """Counts images (and instructions); shows rate and ETA."""
 
-    def __init__(self, total: int, label: str = "images", every_s: float = 10.0):
+    def __init__(self, total: int, label: str = "images", every_s: float = 10.0, prefix: str = ""):
         self.total = total
         self.label = label
+        self.prefix = prefix  # e.g. "[rank 3/8] " in a multi-process job
         self.every_s = every_s
         self.done = 0
         self.instructions = 0
@@ -23,7 +24,8 @@ class Progress:
         if sys.stderr.isatty():
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, unit="img", dynamic_ncols=True, desc="build")
+            desc = f"{prefix}build".strip()
+            self._bar = tqdm(total=total, unit="img", dynamic_ncols=True, desc=desc)
 
     def update(self, images: int, instructions: int = 0) -> None:
         """Record `images` more done."""
@@ -44,7 +46,7 @@ class Progress:
         percent = 100.0 * self.done / self.total if self.total else 100.0
         eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if eta != float("inf") else "?"
         return (
-            f"{self.done}/{self.total} {self.label} ({percent:.0f}%), {rate:.1f} images/s, "
+            f"{self.prefix}{self.done}/{self.total} {self.label} ({percent:.0f}%), {rate:.1f} images/s, "
             f"{self.instructions / elapsed:.1f} instructions/s, ETA {eta_text}"
         )
 

@@ -19,7 +19,9 @@ REALDATA = REPO.parent / "shared" / "realdata"
 def realdata() -> Path:
     """The real COCO / Visual Genome excerpts; tests that need them skip when absent."""
     if not (REALDATA / "coco").is_dir():
-        pytest.skip(f"real data not found at {REALDATA} (see the project README: tests/realdata)")
+        pytest.skip(
+            f"real data not found at {REALDATA} (the tests read it from ../shared/realdata beside the repository)"
+        )
     return REALDATA
 
 

@@ -96,12 +96,16 @@ def test_rebuild_is_byte_identical(tmp_path):
     ).read_bytes()
 
 
-def test_rebuild_into_same_dir_replaces_old_shards(tmp_path):
+def test_changed_config_refuses_to_mix_unless_forced(tmp_path):
     build(tmp_path, "configs/demo.yaml", "--set", "output.shard_max_samples=2")
     many = len(list((tmp_path / "out").glob("shard-*.tar")))
-    stats = build(tmp_path, "configs/demo.yaml", "--limit", "3")
+    code = main(["build", "demo", "--set", f"output.dir={tmp_path / 'out'}", "--limit", "3"])
+    assert code == 1  # a different config: refused, nothing touched
+    assert len(list((tmp_path / "out").glob("shard-*.tar"))) == many
+    stats = build(tmp_path, "configs/demo.yaml", "--limit", "3", "--force")
     assert stats["images_in"] == 3
     assert len(read_samples(tmp_path / "out")) == stats["images_written"] <= 3 < many
+    assert len(list((tmp_path / "out").glob("shard-*.tar"))) < many  # stale shards removed
 
 
 def test_seed_changes_phrasing_not_truth(tmp_path):
