@@ -110,14 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except MminstructError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     except StopRequested as exc:
         print(
             f"{exc}; rerun the same command to resume (finished shards are kept)", file=sys.stderr
         )
         return 143
+    except MminstructError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(
             "interrupted; rerun the same command to resume (finished shards are kept)",

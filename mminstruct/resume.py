@@ -100,7 +100,7 @@ def done_units(out_dir: Path, current: str, launch: Launch, units: int, force: b
     done = {i for i in markers if i not in stale}
     for path in _unit_files(out_dir):
         index = int(_UNIT_FILE.match(path.name).group(1))
-        if launch.owns(index) and index not in done:
+        if launch.owns(index) and (index not in done or path.name.endswith(".tmp")):
             path.unlink(missing_ok=True)
     return done
 
