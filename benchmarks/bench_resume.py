@@ -35,7 +35,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_build import image_entries, link_images, write_config
+import yaml
+from bench_build import image_entries, link_images
 from common import DATA_DIR, coco_dir, coco_files, write_results
 
 TIMEOUT = 600  # seconds any one build may take before the benchmark gives up on it
@@ -466,8 +467,19 @@ def markdown(summary: dict) -> list[str]:
 # --------------------------------------------------------------------------- main
 
 
+def write_config(path: Path, scale: float, images: Path) -> Path:
+    """A build config for the synthetic set; output.dir, limit and shard size come per run."""
+    instances, captions = coco_files(scale)
+    source = {"kind": "coco", "name": "coco", "images": str(images)}
+    source.update(instances=str(instances), captions=str(captions))
+    command = "python -m mminstruct build {path} --set output.dir=OUT --limit N"
+    header = f"# {command.format(path=path)} (see benchmarks/bench_resume.py)\n"
+    path.write_text(header + yaml.safe_dump({"sources": [source]}))
+    return path
+
+
 def prepare(scale: float) -> Path:
-    """Link the images of the synthetic set; a config for it (dir and limit set per run)."""
+    """Link the images of the synthetic set and write a config for it."""
     instances, _ = coco_files(scale)
     if not instances.exists():
         sys.exit(f"no synthetic data at {coco_dir(scale)}; run make_synthetic_coco.py first")
@@ -475,7 +487,7 @@ def prepare(scale: float) -> Path:
     link_images(image_entries(instances), images)
     work = DATA_DIR / f"resume-{scale:g}"
     work.mkdir(parents=True, exist_ok=True)
-    return write_config(work / "config.yaml", scale, images, work / "out", 0)
+    return write_config(work / "config.yaml", scale, images)
 
 
 def passed(summary: dict) -> bool:

@@ -1,25 +1,29 @@
 """Run the mminstruct benchmarks in order and print a Markdown summary for BENCHMARKS.md.
 
 Makes the synthetic COCO set first when it is missing, then runs `convert`
-(bench_convert.py), `shards` (bench_shards.py) and `build` (bench_build.py) one after the
-other, never in parallel. Each writes its JSON under benchmarks/results/.
+(bench_convert.py), `shards` (bench_shards.py), `build` (bench_build.py) and `resume`
+(bench_resume.py: kill/resume trials at --resume-scale, default 0.1) one after the other,
+never in parallel. Each writes its JSON under benchmarks/results/; the exit status is 1
+when a resume trial failed.
 
-    python benchmarks/run.py [--scale 1.0] [--only convert,shards,build]
+    python benchmarks/run.py [--scale 1.0] [--only convert,shards,build,resume]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
 
 import bench_build
 import bench_convert
+import bench_resume
 import bench_shards
 import make_synthetic_coco
 from common import coco_dir, coco_files, machine_info
 
-BENCHMARKS = ("convert", "shards", "build")
+BENCHMARKS = ("convert", "shards", "build", "resume")
 
 
 def ensure_data(scale: float, seed: int) -> None:
@@ -128,11 +132,15 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "convert": lambda a: bench_convert.run_benchmark(a.scale, a.repeat),
     "shards": lambda a: bench_shards.run_benchmark(a.files, a.rounds),
     "build": lambda a: bench_build.run_benchmark(a.scale, a.limit, a.small_limit, a.build_repeat),
+    "resume": lambda a: bench_resume.run_benchmark(
+        bench_resume.parse_args(["--scale", str(a.resume_scale), "--trials", str(a.trials)])
+    ),
 }
 MARKDOWN: dict[str, Callable[[dict], list[str]]] = {
     "convert": convert_markdown,
     "shards": shards_markdown,
     "build": build_markdown,
+    "resume": bench_resume.markdown,
 }
 
 
@@ -151,6 +159,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=3000, help="build: images to build")
     parser.add_argument("--small-limit", type=int, default=100, help="build: fixed-cost run")
     parser.add_argument("--build-repeat", type=int, default=2, help="build: runs per limit")
+    parser.add_argument(
+        "--resume-scale", type=float, default=0.1, help="resume: synthetic COCO size (default 0.1)"
+    )
+    parser.add_argument("--trials", type=int, default=12, help="resume: SIGKILL trials")
     args = parser.parse_args(argv)
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(args.only) - set(BENCHMARKS))
@@ -164,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if {"convert", "build"} & set(args.only):
         ensure_data(args.scale, args.seed)
+    if "resume" in args.only:
+        ensure_data(args.resume_scale, args.seed)
     summaries = {}
     for name in BENCHMARKS:
         if name in args.only:
@@ -173,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, summary in summaries.items():
         lines += ["", *MARKDOWN[name](summary)]
     print("\n".join(lines))
+    if summaries.get("resume", {}).get("passed") is False:
+        sys.exit("resume trials FAILED (see above and benchmarks/results/resume.json)")
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ class ConversationTask:
 
     enabled: bool = True  # generate this task
     turns: int = 4  # question/answer pairs per conversation (rule-based: at most this many)
+    boxes: bool = False  # model backends: show boxes in the context (LLaVA showed captions only)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class DetailTask:
     """One request for a detailed description and its answer."""
 
     enabled: bool = True  # generate this task
+    boxes: bool = True  # model backends: show boxes in the context
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class ReasoningTask:
 
     enabled: bool = True  # generate this task
     questions: int = 1  # reasoning question/answer pairs per image (rule-based: at most)
+    boxes: bool = True  # model backends: show boxes in the context
 
 
 @dataclass(frozen=True)
@@ -90,10 +93,30 @@ class TasksConfig:
 class GeneratorConfig:
     """Who writes the instructions."""
 
-    backend: Literal["template"] = "template"  # "template": rule-based, no model
+    # "template": rule-based, no model; "hf": a causal LM through transformers, reading the
+    # text context; "hf-vlm": an image-text-to-text model that also sees the pixels;
+    # "openai": any OpenAI-compatible chat-completions server (vLLM, SGLang, TGI).
+    backend: Literal["template", "hf", "hf-vlm", "openai"] = "template"
+    model: str | None = None  # local path or hub name (hf, hf-vlm), or the served model (openai)
     seed: int = 0  # base seed; each image derives its own from this and its key
-    batch_size: int = 32  # images handed to the generator at once
+    batch_size: int = 32  # images handed to the generator at once (and prompts per model call)
     templates: str | None = None  # folder of templates to use instead of the shipped ones
+    max_new_tokens: int = 512  # completion length limit; a completion cut there is rejected
+    temperature: float = 0.7  # sampling temperature; 0 = greedy decoding
+    top_p: float = 0.95  # nucleus sampling
+    samples_per_task: int = 1  # generations per image and task, each with its own seed
+    retry: bool = True  # retry a rejected completion once with a new seed
+    dedup_dataset: bool = False  # also drop questions already asked for another image
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"  # hf, hf-vlm weights
+    device_map: str | None = None  # e.g. "auto" or "cuda:0"; None: cuda:<LOCAL_RANK> or cpu
+    attn_implementation: str | None = None  # e.g. "sdpa", "flash_attention_2"; None: default
+    trust_remote_code: bool = False  # run code shipped with the model: only for models you trust
+    allow_pickle: bool = False  # load .bin (pickle) weights; by default only safetensors
+    base_url: str = "http://localhost:8000/v1"  # openai: the server
+    api_key_env: str = "OPENAI_API_KEY"  # openai: the environment variable holding the key
+    concurrency: int = 8  # openai: requests in flight at once
+    timeout_s: float = 120.0  # openai: per request
+    max_retries: int = 4  # openai: on 429/5xx and dropped connections, with backoff
 
 
 @dataclass(frozen=True)
@@ -193,6 +216,9 @@ def _check_consistency(config: Config, errors: list[str]) -> None:
         "tasks.conversation.turns": config.tasks.conversation.turns,
         "tasks.reasoning.questions": config.tasks.reasoning.questions,
         "generator.batch_size": config.generator.batch_size,
+        "generator.max_new_tokens": config.generator.max_new_tokens,
+        "generator.samples_per_task": config.generator.samples_per_task,
+        "generator.concurrency": config.generator.concurrency,
     }
     for key, value in positive.items():
         if value < 1:
@@ -205,6 +231,11 @@ def _check_consistency(config: Config, errors: list[str]) -> None:
         )
     if not 0.0 <= config.context.min_box_fraction < 1.0:
         errors.append("context.min_box_fraction: must be in [0, 1)")
+    generator = config.generator
+    if generator.backend != "template" and not generator.model:
+        errors.append(f"generator.model: the '{generator.backend}' backend needs a model")
+    if generator.temperature < 0 or not 0 < generator.top_p <= 1:
+        errors.append("generator.temperature must be >= 0 and generator.top_p in (0, 1]")
     if config.limit is not None and config.limit < 1:
         errors.append(f"limit: must be at least 1 or null, got {config.limit}")
 

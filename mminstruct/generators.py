@@ -25,8 +25,11 @@ class Generated:
 class Generator(Protocol):
     """Anything that turns image records into instructions."""
 
-    def generate(self, batch: Sequence[ImageRecord]) -> list[Generated]:
-        """One `Generated` per record, in the same order."""
+    def generate(
+        self, batch: Sequence[ImageRecord], images: Sequence[bytes] | None = None
+    ) -> list[Generated]:
+        """One `Generated` per record, in the same order; `images` are the original image
+        bytes of the records, for generators that look at pixels."""
         ...
 
 
@@ -36,7 +39,18 @@ def _rule_based(config: Config) -> Generator:
     return RuleBasedGenerator(config)
 
 
-BACKENDS: dict[str, Callable[[Config], Generator]] = {"template": _rule_based}
+def _model(config: Config) -> Generator:
+    from mminstruct.llm import ModelGenerator
+
+    return ModelGenerator(config)
+
+
+BACKENDS: dict[str, Callable[[Config], Generator]] = {
+    "template": _rule_based,
+    "hf": _model,
+    "hf-vlm": _model,
+    "openai": _model,
+}
 
 
 def make_generator(config: Config) -> Generator:

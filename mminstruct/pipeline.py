@@ -164,7 +164,7 @@ def _build_batch(job: _Job, batch: list[Item], writer: ShardWriter, tally: Tally
             tally.reject(image)
         else:
             ready.append((item, image))
-    results = job.generator.generate([record for record, _ in ready])
+    results = job.generator.generate([r for r, _ in ready], [image.data for _, image in ready])
     for (record, image), generated in zip(ready, results, strict=True):
         for rejection in generated.rejections:
             tally.reject(rejection)

@@ -822,7 +822,9 @@ class RuleBasedGenerator:
         self.base_seed = config.generator.seed
         self.phrasings = load_phrasings(templates_dir(config.generator.templates))
 
-    def generate(self, batch: Sequence[ImageRecord]) -> list[Generated]:
+    def generate(
+        self, batch: Sequence[ImageRecord], images: Sequence[bytes] | None = None
+    ) -> list[Generated]:
         """One `Generated` per record, in the same order."""
         return [
             generate_instructions(

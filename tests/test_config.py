@@ -84,7 +84,9 @@ def test_unknown_source_kind_lists_choices():
 
 def test_bad_backend_lists_choices():
     found = problems({"sources": [SOURCE], "generator": {"backend": "gpt"}})
-    assert found == ["generator.backend: 'gpt' is not a valid choice; choose one of 'template'"]
+    assert found == [
+        "generator.backend: 'gpt' is not a valid choice; choose one of 'template', 'hf', 'hf-vlm', 'openai'"
+    ]
 
 
 def test_overrides_are_typed():
