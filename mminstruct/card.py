@@ -62,6 +62,23 @@ def card_header(config: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]
     }
 
 
+# Every field any backend records about how an instruction was made (absent ones load as null).
+GENERATOR_FIELDS = {
+    "backend": "string",
+    "model": "string",
+    "template": "string",
+    "template_sha256": "string",
+    "seed": "int64",
+    "attempt": "int64",
+    "temperature": "float64",
+    "top_p": "float64",
+    "max_new_tokens": "int64",
+    "prompt_tokens": "int64",
+    "completion_tokens": "int64",
+    "batch_seed": "int64",
+}
+
+
 def _struct(**fields: Any) -> list[dict[str, Any]]:
     """A `datasets` YAML struct: a string value is a dtype, anything else is nested as is."""
     return [
@@ -79,7 +96,7 @@ def dataset_features(stats: dict[str, Any]) -> list[dict[str, Any]]:
     id_types = stats.get("image_id_types", [])
     image_id = "int64" if id_types == ["int"] else "string"
     turn = _struct(**{"from": "string", "value": "string"})
-    generator = _struct(backend="string", template="string", template_sha256="string", seed="int64")
+    generator = _struct(**GENERATOR_FIELDS)
     instruction = _struct(
         task="string", conversations={"list": turn}, generator={"struct": generator}
     )

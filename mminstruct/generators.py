@@ -20,6 +20,7 @@ class Generated:
 
     instructions: list[Instruction] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    tokens: int = 0  # completion tokens a model spent on this image, kept or not
 
 
 class Generator(Protocol):
@@ -30,6 +31,10 @@ class Generator(Protocol):
     ) -> list[Generated]:
         """One `Generated` per record, in the same order; `images` are the original image
         bytes of the records, for generators that look at pixels."""
+        ...
+
+    def start_unit(self) -> None:
+        """Called before each unit (shard) of work: drop state that must not cross units."""
         ...
 
 

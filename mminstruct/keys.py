@@ -25,3 +25,17 @@ def sample_key(dataset: str, image_id: ImageId) -> str:
         return f"{dataset}-{text}"
     digest = hashlib.sha1(f"{type(image_id).__name__}:{text}".encode()).hexdigest()[:12]
     return f"{dataset}-{re.sub(r'[^A-Za-z0-9_-]', '_', text)[:40]}-h{digest}"
+
+
+def image_seed(base_seed: int, dataset: str, image_id: ImageId) -> int:
+    """The seed of one image: from the job's base seed and the image's sample key.
+
+    63 bits, so that it fits a signed 64-bit column (Arrow, Parquet) wherever it is stored.
+    """
+    return derived_seed(base_seed, sample_key(dataset, image_id))
+
+
+def derived_seed(*parts: object) -> int:
+    """A 63-bit seed that depends only on `parts` (not on Python's hash randomization)."""
+    text = ":".join(map(str, parts))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1

@@ -59,22 +59,22 @@ class _Job:
 def run(config: Config, launch: Launch | None = None, force: bool = False) -> dict | None:
     """Build this process's share of the dataset; the merged stats if it also finalized."""
     launch = launch or Launch()
-    out_dir = prepare_output_dir(config, launch)
-    items, skipped = read_sources(config)
-    units = list(plan_units(items, config.output.shard_max_samples))
-    current = fingerprint(config)
-    done = done_units(out_dir, current, launch, len(units), force)
-    if launch.rank == 0:
-        write_jsonl(out_dir / PARTS / SOURCE_REJECTS, [r.to_json() for r in skipped])
-    todo = [i for i in range(len(units)) if launch.owns(i) and i not in done]
-    log.info("%s%d of %d shards to build here", launch.prefix, len(todo), len(units))
-    progress = Progress(sum(len(units[i]) for i in todo), prefix=launch.prefix)
-    with stop_on_sigterm() as stop:
+    with stop_on_sigterm() as stop:  # from the start: a SIGTERM is never a crash
+        out_dir = prepare_output_dir(config, launch)
+        items, skipped = read_sources(config)
+        units = list(plan_units(items, config.output.shard_max_samples))
+        current = fingerprint(config)
+        done = done_units(out_dir, current, launch, len(units), force)
+        if launch.rank == 0:
+            write_jsonl(out_dir / PARTS / SOURCE_REJECTS, [r.to_json() for r in skipped])
+        todo = [i for i in range(len(units)) if launch.owns(i) and i not in done]
+        log.info("%s%d of %d shards to build here", launch.prefix, len(todo), len(units))
         job = _Job(config, out_dir, make_generator(config), current, len(units), stop)
+        progress = Progress(sum(len(units[i]) for i in todo), prefix=launch.prefix)
         for index in todo:
             tally = build_unit(job, index, units[index])
-            progress.update(len(units[index]), sum(tally.instructions.values()))
-    progress.close()
+            progress.update(len(units[index]), sum(tally.instructions.values()), tally.tokens)
+        progress.close()
     if launch.world_size == 1:
         return finalize(out_dir)
     return finalize_when_complete(out_dir, current, len(units))
@@ -128,6 +128,7 @@ def build_unit(job: _Job, index: int, items: list[Item]) -> Tally:
     stem = unit_stem(index)
     output = job.config.output
     tally = Tally()
+    job.generator.start_unit()
     caps = (output.shard_max_samples, output.shard_max_bytes)
     with ShardWriter(job.out_dir, stem, *caps, fsync=output.fsync) as writer:
         for batch in _chunks(items, job.config.generator.batch_size):
@@ -166,6 +167,7 @@ def _build_batch(job: _Job, batch: list[Item], writer: ShardWriter, tally: Tally
             ready.append((item, image))
     results = job.generator.generate([r for r, _ in ready], [image.data for _, image in ready])
     for (record, image), generated in zip(ready, results, strict=True):
+        tally.tokens += generated.tokens
         for rejection in generated.rejections:
             tally.reject(rejection)
         if not generated.instructions:

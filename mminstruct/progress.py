@@ -19,6 +19,7 @@ class Progress:
         self.every_s = every_s
         self.done = 0
         self.instructions = 0
+        self.tokens = 0
         self.started = self._last = time.monotonic()
         self._bar = None
         if sys.stderr.isatty():
@@ -27,13 +28,14 @@ class Progress:
             desc = f"{prefix}build".strip()
             self._bar = tqdm(total=total, unit="img", dynamic_ncols=True, desc=desc)
 
-    def update(self, images: int, instructions: int = 0) -> None:
-        """Record `images` more done."""
+    def update(self, images: int, instructions: int = 0, tokens: int = 0) -> None:
+        """Record `images` more done, with the instructions and model tokens they gave."""
         self.done += images
         self.instructions += instructions
+        self.tokens += tokens
         if self._bar is not None:
             self._bar.update(images)
-            self._bar.set_postfix(instructions=self.instructions, refresh=False)
+            self._bar.set_postfix(self._postfix(), refresh=False)
         elif time.monotonic() - self._last >= self.every_s:
             self._last = time.monotonic()
             log.info(self.line())
@@ -45,10 +47,15 @@ class Progress:
         eta = (self.total - self.done) / rate if rate > 0 else float("inf")
         percent = 100.0 * self.done / self.total if self.total else 100.0
         eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if eta != float("inf") else "?"
+        tokens = f", {self.tokens / elapsed:.0f} tokens/s" if self.tokens else ""
         return (
             f"{self.prefix}{self.done}/{self.total} {self.label} ({percent:.0f}%), {rate:.1f} images/s, "
-            f"{self.instructions / elapsed:.1f} instructions/s, ETA {eta_text}"
+            f"{self.instructions / elapsed:.1f} instructions/s{tokens}, ETA {eta_text}"
         )
+
+    def _postfix(self) -> dict[str, int]:
+        extra = {"instructions": self.instructions}
+        return extra | {"tokens": self.tokens} if self.tokens else extra
 
     def close(self) -> None:
         """Finish the bar, or log the last line."""

@@ -24,8 +24,8 @@ import yaml
 from mminstruct.config import Config, TasksConfig
 from mminstruct.errors import ConfigError
 from mminstruct.generators import Generated
-from mminstruct.keys import sample_key
-from mminstruct.records import ImageId, ImageRecord, Instruction, ObjectBox, Rejection
+from mminstruct.keys import image_seed
+from mminstruct.records import ImageRecord, Instruction, ObjectBox, Rejection
 from mminstruct.resources import resolve_path, shipped_dir
 
 TEMPLATE_FILE = "rule_based.yaml"
@@ -750,16 +750,6 @@ class _Say:
 _TASKS = {"conversation": _conversation, "detail": _detail, "reasoning": _reasoning}
 
 
-def image_seed(base_seed: int, dataset: str, image_id: ImageId) -> int:
-    """The seed of one image: from the job's base seed and the image's sample key.
-
-    63 bits, so that it fits a signed 64-bit column (Arrow, Parquet) wherever it is stored.
-    """
-    key = sample_key(dataset, image_id)
-    digest = hashlib.sha256(f"{base_seed}:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
-
-
 def _limits(tasks: TasksConfig) -> dict[str, int | None]:
     """Each enabled task's limit on question/answer pairs; None when it is disabled."""
     return {
@@ -821,6 +811,9 @@ class RuleBasedGenerator:
         self.tasks = config.tasks
         self.base_seed = config.generator.seed
         self.phrasings = load_phrasings(templates_dir(config.generator.templates))
+
+    def start_unit(self) -> None:
+        """Nothing to reset: each image's output depends on that image alone."""
 
     def generate(
         self, batch: Sequence[ImageRecord], images: Sequence[bytes] | None = None
