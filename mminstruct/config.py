@@ -110,6 +110,9 @@ class GeneratorConfig:
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"  # hf, hf-vlm weights
     device_map: str | None = None  # e.g. "auto" or "cuda:0"; None: cuda:<LOCAL_RANK> or cpu
     attn_implementation: str | None = None  # e.g. "sdpa", "flash_attention_2"; None: default
+    # hf: transformers' KV cache, e.g. "static" (the decode step is compiled once per shape:
+    # faster at large batch on a GPU, after a compile); None: the default dynamic cache.
+    cache_implementation: str | None = None
     trust_remote_code: bool = False  # run code shipped with the model: only for models you trust
     allow_pickle: bool = False  # load .bin (pickle) weights; by default only safetensors
     base_url: str = "http://localhost:8000/v1"  # openai: the server

@@ -93,7 +93,8 @@ class ModelGenerator:
                 continue
             boxes = self.config.context.boxes and settings.boxes
             options = dataclasses.replace(self.config.context, boxes=boxes)
-            context = render_context(record, options)
+            # A literal "<image>" in a caption would pass for the image placeholder.
+            context = render_context(record, options).replace("<image>", "image")
             if not context and not sees_pixels:
                 detail = "no captions and no boxes to write from"
                 result.rejections.append(_reject(record, task, "insufficient_annotations", detail))
