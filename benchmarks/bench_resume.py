@@ -25,13 +25,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,24 +200,33 @@ def state_at_kill(out: Path) -> dict:
 
 def leftovers(out: Path) -> list[str]:
     """Temporary files still in a finished output folder (shards' and atomic writes')."""
-    return sorted(p.name for p in [*out.glob("*.tmp"), *out.glob("_parts/*.tmp")])
+    found = [*out.glob("*.tmp"), *out.glob("_parts/*.tmp")]
+    return sorted(p.relative_to(out).as_posix() for p in found)
 
 
 # --------------------------------------------------------------------------- kill trials
 
 
 def kill_trial(job: Job, reference: dict[str, str], rng: random.Random, budget: Budget) -> dict:
-    """Build with up to `max_kills` random SIGKILLs, then compare with the reference."""
+    """Build with 1 to `max_kills` random SIGKILLs, then compare with the reference.
+
+    The first run is always meant to be killed; if it finishes first (the reference was
+    slower), the trial starts over with kill moments drawn from half the time.
+    """
     shutil.rmtree(job.out, ignore_errors=True)
     kills, problems, runs = [], [], 0
+    window = 0.9 * budget.reference_seconds
     while True:
         runs += 1
         proc = start(job)
         if len(kills) < budget.max_kills and (not kills or rng.random() < 0.5):
-            delay = rng.uniform(0.0, 0.95 * budget.reference_seconds)
-            status, err, when = interrupt(proc, delay, signal.SIGKILL)
+            status, err, when = interrupt(proc, rng.uniform(0.0, window), signal.SIGKILL)
         else:
             status, err = finish(proc)
+        if status == 0 and not kills and runs < 4:
+            shutil.rmtree(job.out)
+            window /= 2
+            continue
         if status == 0:
             break
         if status != -signal.SIGKILL:
@@ -230,7 +242,10 @@ def term_trial(job: Job, reference: dict[str, str], rng: random.Random, budget: 
     """SIGTERM once shards are being written: exit 143, a resume hint, then resume."""
     shutil.rmtree(job.out, ignore_errors=True)
     proc = start(job)
+    deadline = time.perf_counter() + TIMEOUT
     while proc.poll() is None and not any(job.out.glob("shard-*.tar*")):
+        if time.perf_counter() > deadline:
+            proc.kill()
         time.sleep(0.01)
     status, err, when = interrupt(
         proc, rng.uniform(0.0, 0.4) * budget.reference_seconds, signal.SIGTERM
@@ -245,7 +260,7 @@ def term_trial(job: Job, reference: dict[str, str], rng: random.Random, budget: 
     status, err = finish(start(job))
     if status != 0:
         problems.append(f"resume exited {status}: {err.strip()[-300:]}")
-    signalled = {"after_s": round(when, 2), **state}
+    signalled = {"after_first_shard_s": round(when, 2), **state}
     return trial_result("SIGTERM", job, reference, [signalled], 2, problems)
 
 
@@ -257,7 +272,7 @@ def trial_result(
     if any(job.out.glob("shard-*.tar.tmp")):
         problems.append("a shard-*.tar.tmp is left in the finished output")
     result = {"signal": kind, "runs": runs, "kills": kills, "passed": not problems}
-    result.update(problems=problems, leftover_temp_files=len(leftovers(job.out)))
+    result.update(problems=problems, leftover_temp_files=leftovers(job.out))
     if problems:
         result["output_dir"] = str(job.out)  # kept for inspection
     else:
@@ -359,26 +374,36 @@ def parallel_build(job: Job, world_size: int) -> float:
     return seconds
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every finished child process so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wall_and_cpu(build: Callable[[], float]) -> tuple[float, float]:
+    """(wall seconds `build` returns, CPU seconds its child processes used)."""
+    cpu = children_cpu()
+    wall = build()
+    return wall, children_cpu() - cpu
+
+
 def scaling(job: Job, repeat: int) -> dict:
-    """One process vs two, interleaved `repeat` times; the outputs must be identical."""
+    """One process vs two, interleaved `repeat` times; the outputs must be identical.
+
+    Each run also records its processes' CPU seconds: CPU / wall near the process count
+    means the cores were free; well below it, something else on the machine competed.
+    """
     one, two = job.at(job.out / "one"), job.at(job.out / "two")
-    times: dict[str, list[float]] = {"1": [], "2": []}
+    builds = {"1": lambda: fresh_build(one), "2": lambda: parallel_build(two, 2)}
+    runs: dict[str, list[tuple[float, float]]] = {procs: [] for procs in builds}
     problems = []
     for _ in range(repeat):
-        times["1"].append(fresh_build(one))
-        times["2"].append(parallel_build(two, 2))
+        for procs, build in builds.items():
+            runs[procs].append(wall_and_cpu(build))
         problems += differences(output_digests(two.out), output_digests(one.out))
     shutil.rmtree(job.out)
-    best = {procs: min(values) for procs, values in times.items()}
-    rows = {
-        procs: {
-            "best_seconds": round(seconds, 2),
-            "all_seconds": [round(v, 2) for v in times[procs]],
-            "images_per_s": round(job.limit / seconds, 1),
-        }
-        for procs, seconds in best.items()
-    }
-    speedup = round(best["1"] / best["2"], 2)
+    rows = {procs: scaling_row(values, job.limit) for procs, values in runs.items()}
+    speedup = round(rows["1"]["best_seconds"] / rows["2"]["best_seconds"], 2)
     print(f"scaling: {rows}; speedup {speedup}x", flush=True)
     return {
         "limit": job.limit,
@@ -390,6 +415,18 @@ def scaling(job: Job, repeat: int) -> dict:
     }
 
 
+def scaling_row(runs: list[tuple[float, float]], images: int) -> dict:
+    """Best wall time, its rate and CPU use, from (wall, cpu) seconds of each run."""
+    wall, cpu = min(runs)
+    return {
+        "best_seconds": round(wall, 2),
+        "all_seconds": [round(w, 2) for w, _ in runs],
+        "images_per_s": round(images / wall, 1),
+        "cpu_seconds": round(cpu, 2),
+        "cpu_per_wall": round(cpu / wall, 2),
+    }
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -398,7 +435,8 @@ def kills_markdown(part: dict) -> list[str]:
     moments = [k for row in part["rows"] for k in row["kills"]]
     mid_shard = sum(k["shard_in_progress"] for k in moments)
     finalized = sum(k["stats_json"] for k in moments)
-    leftover = sum(row["leftover_temp_files"] for row in part["rows"])
+    leftover = [name for row in part["rows"] for name in row["leftover_temp_files"]]
+    examples = f" ({', '.join(f'`{name}`' for name in leftover[:3])})" if leftover else ""
     verdict = "all passed" if not part["failed"] else f"**{part['failed']} failed**"
     return [
         f"Kill trials ({part['limit']:,} images, {part['units']} units of {part['shard_size']}; "
@@ -406,8 +444,8 @@ def kills_markdown(part: dict) -> list[str]:
         f"{part['kills']} SIGKILLs and {part['sigterms']} SIGTERMs ({mid_shard} while a shard "
         f"was being written, {finalized} after stats.json existed), {verdict}. Output "
         "byte-identical to an uninterrupted build is required (every shard, stats.json, "
-        f"rejects.jsonl, manifest.json, shards.wids.json). Temporary files left behind by "
-        f"killed atomic writes: {leftover}.",
+        f"rejects.jsonl, manifest.json, shards.wids.json). Temporary files of killed writes "
+        f"still in the finished outputs: {len(leftover)}{examples}.",
     ]
 
 
@@ -424,20 +462,31 @@ def overhead_markdown(part: dict) -> list[str]:
     lines = ["", "| command | wall time (s) |", "|---|---:|"]
     lines += [f"| {name} | {seconds:.2f} |" for name, seconds in rows]
     skipping = best["noop"] - best["read"]
+    rest = (
+        f"checking and skipping the finished units and finalizing again adds {skipping:.2f} s"
+        if skipping >= 0.05
+        else f"the rest ({skipping:+.2f} s) is within the noise of these timings"
+    )
     lines += [
         "",
-        f"A no-op resume costs {best['noop']:.2f} s, of which reading the annotations is "
-        f"{best['read']:.2f} s; checking and skipping the finished units and finalizing again "
-        f"adds {skipping:.2f} s.",
+        f"A no-op resume costs {best['noop']:.2f} s, of which reading the annotations in a fresh "
+        f"process is {best['read']:.2f} s; {rest}.",
     ]
     return lines
 
 
 def scaling_markdown(part: dict) -> list[str]:
     """Table lines for one process vs two."""
-    lines = ["", "| processes | best wall time (s) | images/s |", "|---:|---:|---:|"]
+    lines = [
+        "",
+        "| processes | best wall time (s) | images/s | CPU s | CPU / wall |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for procs, row in part["processes"].items():
-        lines.append(f"| {procs} | {row['best_seconds']:.1f} | {row['images_per_s']:.0f} |")
+        lines.append(
+            f"| {procs} | {row['best_seconds']:.1f} | {row['images_per_s']:.0f} | "
+            f"{row['cpu_seconds']:.1f} | {row['cpu_per_wall']:.2f} |"
+        )
     same = "byte-identical" if part["identical"] else "**different**"
     lines += [
         "",
@@ -460,6 +509,10 @@ def markdown(summary: dict) -> list[str]:
         "",
         f"One process vs two (`--rank R --world-size 2`, best of {summary['scaling_repeat']}):",
         *scaling_markdown(summary["scaling"]),
+        "",
+        f"1-minute load average before each part (kill trials, overhead, scaling): "
+        f"{', '.join(map(str, summary['load_average_before'].values()))}, on "
+        f"{os.cpu_count()} CPUs; timings are only comparable on an otherwise idle machine.",
     ]
     return lines
 
@@ -505,15 +558,18 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     work = config.parent
     summary = {"benchmark": "resume", "scale": args.scale, "seed": args.seed}
     summary.update(repeat=args.repeat, scaling_repeat=args.scaling_repeat)
+    loads = summary["load_average_before"] = {}  # 1-minute load: is the machine shared?
     trials_job = Job(config, work / "kills", args.kill_limit, args.kill_shard)
+    loads["kill_trials"] = round(os.getloadavg()[0], 2)
     summary["kill_trials"] = kill_trials(
         trials_job, args.trials, args.term_trials, args.seed, args.max_kills
     )
     overhead_job = Job(config, work / "overhead", args.units * 100, 100)
+    loads["overhead"] = round(os.getloadavg()[0], 2)
     summary["overhead"] = overhead(overhead_job, args.repeat, random.Random(args.seed))
-    summary["scaling"] = scaling(
-        Job(config, work / "scaling", args.scaling_limit, 100), args.scaling_repeat
-    )
+    scaling_job = Job(config, work / "scaling", args.scaling_limit, 100)
+    loads["scaling"] = round(os.getloadavg()[0], 2)
+    summary["scaling"] = scaling(scaling_job, args.scaling_repeat)
     summary["passed"] = passed(summary)
     print(f"wrote {write_results('resume', summary)}")
     return summary
@@ -534,10 +590,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--kill-limit", type=int, default=1500, help="images per trial build (default 1500)")
     add("--kill-shard", type=int, default=50, help="images per unit in the trials (default 50)")
     add("--units", type=int, default=30, help="overhead: units of 100 images built (default 30)")
-    add("--repeat", type=int, default=3, help="overhead: runs per command; fastest counts")
+    add("--repeat", type=int, default=5, help="overhead: runs per command; fastest counts")
     add("--scaling-limit", type=int, default=6000, help="scaling: images (default 6000)")
     add("--scaling-repeat", type=int, default=2, help="scaling: runs each; fastest counts")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not 0 < args.repeat <= args.units:
+        parser.error("--repeat must be between 1 and --units (each repeat drops another unit)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -93,6 +93,8 @@ def prepare_output_dir(config: Config, launch: Launch) -> Path:
     try:
         (out_dir / PARTS).mkdir(parents=True, exist_ok=True)
         if launch.rank == 0:
+            for stray in out_dir.glob(".*.tmp"):  # an interrupted write_atomic of a merged file
+                stray.unlink(missing_ok=True)
             write_atomic(out_dir / "config.yaml", dump_config(config))
     except PermissionError as exc:
         raise MminstructError(

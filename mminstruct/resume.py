@@ -24,7 +24,11 @@ from mminstruct.launch import Launch
 from mminstruct.resources import resolve_path, shipped_dir
 
 PARTS = "_parts"
-_UNIT_FILE = re.compile(r"^shard-(\d{6})(?:_\d+)?\.(?:tar|tar\.tmp|stats\.json|rejects\.jsonl)$")
+# A unit's files: its tar parts, their temporary names, its stats and rejects, and the hidden
+# temporary files `write_atomic` leaves when a process dies mid-write.
+_UNIT_FILE = re.compile(
+    r"^\.?shard-(\d{6})(?:_\d+)?\.(?:tar|tar\.tmp|stats\.json|rejects\.jsonl)(?:\.[^.]+\.tmp)?$"
+)
 CARD_ONLY = ("dir", "fsync", "license", "pretty_name")  # output keys that do not change samples
 
 
@@ -107,7 +111,7 @@ def done_units(out_dir: Path, current: str, launch: Launch, units: int, force: b
 
 def _unit_files(out_dir: Path) -> Iterator[Path]:
     for folder in (out_dir, out_dir / PARTS):
-        for path in folder.glob("shard-*"):
+        for path in (*folder.glob("shard-*"), *folder.glob(".shard-*")):
             if _UNIT_FILE.match(path.name):
                 yield path
 

@@ -143,13 +143,15 @@ def test_resume_rebuilds_only_what_is_missing(dataset, reference, tmp_path):
     (out / "shard-000007.tar").unlink()
     (out / "_parts" / "shard-000007.stats.json").unlink()
     (out / "shard-000009.tar.tmp").write_bytes(b"half a shard")  # left by a killed run
+    (out / "_parts" / ".shard-000009.stats.json.x1y2.tmp").write_text("{")  # a half write_atomic
+    (out / ".stats.json.a1b2.tmp").write_text("{")
     kept = out / "shard-000003.tar"
     before = kept.stat().st_mtime_ns
     result = build_once(dataset, out)
     assert result.returncode == 0
     assert "1 of 30 shards to build here" in result.stderr
     assert kept.stat().st_mtime_ns == before  # finished shards are not rewritten
-    assert not list(out.glob("*.tmp"))
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*.tmp"))
     assert snapshot(out) == snapshot(reference)
 
 
