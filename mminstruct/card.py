@@ -159,7 +159,7 @@ rejection is listed with its reason in `rejects.jsonl`.
 ## How it was made
 
 - Sources: {", ".join(f"`{s['name']}` ({s['kind']})" for s in config["sources"])}
-- Generator: `{generator["backend"]}` (seed {generator["seed"]})
+- Generator: `{generator["backend"]}`{f" with `{generator['model']}`" if generator.get("model") else ""} (seed {generator["seed"]})
 - Licenses: the `license` above covers the generated text; every image keeps the license of
   its source, named in each record's `source.license`.
 - The full resolved config is in `config.yaml`; counts in `stats.json`.

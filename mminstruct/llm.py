@@ -74,6 +74,8 @@ class ModelGenerator:
             jobs += self._jobs(index, record, image, results[index])
         outcomes = self._complete(jobs)
         if self.config.generator.retry:
+            for failed in (o for o in outcomes if o.parsed.reason):  # tokens spent all the same
+                results[failed.job.index].tokens += failed.completion.completion_tokens
             retries = [_retry(o.job) for o in outcomes if o.parsed.reason]
             retried = {(o.job.index, o.job.task, o.job.sample): o for o in self._complete(retries)}
             outcomes = [retried.get((o.job.index, o.job.task, o.job.sample), o) for o in outcomes]

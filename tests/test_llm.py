@@ -115,6 +115,7 @@ def test_rejected_completion_is_retried_once_with_a_new_seed():
     ]
     assert len(seeds) == 2 and seeds[0] != seeds[1]
     assert result.instructions[2].generator["attempt"] == 1
+    assert result.tokens == 4 * 20  # the failed first attempt's tokens count too
 
 
 def test_twice_rejected_keeps_the_reason_and_the_raw_completion():
