@@ -279,7 +279,33 @@ def decode_batch(
 # --------------------------------------------------------------------------- the backend
 
 
-class HFBackend:
+class BatchedBackend:
+    """What the transformers backends share: generation arguments and the batched `complete`.
+
+    A subclass sets `config` and `tokenizer` and provides `_prepare` (a request to a
+    `Prepared`) and `_generate` (a batch of them to completions).
+    """
+
+    config: GeneratorConfig
+    tokenizer: Any
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        """Arguments for every `generate` call (`generator.cache_implementation` included)."""
+        return generation_kwargs(self.config, self.tokenizer.pad_token_id)
+
+    def complete(self, requests: Sequence[Request]) -> list[Completion]:
+        """One completion per request, in request order; failures are error completions."""
+        items, failed = prepare_requests(requests, self._prepare)
+        return complete_all(items, failed, len(requests), self.config.batch_size, self._generate)
+
+    def _prepare(self, index: int, request: Request) -> Prepared:
+        raise NotImplementedError
+
+    def _generate(self, batch: list[Prepared], seed: int) -> list[Completion]:
+        raise NotImplementedError
+
+
+class HFBackend(BatchedBackend):
     """A causal LM from a local folder or the hub (`generator.model`), run with transformers."""
 
     name = "hf"
@@ -297,15 +323,6 @@ class HFBackend:
         # A chat template writes its own special tokens; the plain fallback lets the tokenizer
         # add them (as `apply_chat_template(tokenize=True)` and plain `tokenizer(text)` do).
         self.add_special_tokens = not getattr(self.tokenizer, "chat_template", None)
-
-    def generate_kwargs(self) -> dict[str, Any]:
-        """Arguments for every `generate` call (`generator.cache_implementation` included)."""
-        return generation_kwargs(self.config, self.tokenizer.pad_token_id)
-
-    def complete(self, requests: Sequence[Request]) -> list[Completion]:
-        """One completion per request, in request order; failures are error completions."""
-        items, failed = prepare_requests(requests, self._prepare)
-        return complete_all(items, failed, len(requests), self.config.batch_size, self._generate)
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """Prompt tokens for these messages, as the model will see them."""

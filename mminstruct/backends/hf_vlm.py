@@ -17,12 +17,10 @@ from PIL import Image
 
 from mminstruct.backends import Completion, Message, Request
 from mminstruct.backends.hf import (
+    BatchedBackend,
     Prepared,
-    complete_all,
     decode_batch,
-    generation_kwargs,
     load_model,
-    prepare_requests,
     prepare_tokenizer,
     stop_token_ids,
     transformers,
@@ -55,7 +53,7 @@ def decode_image(data: bytes) -> Image.Image:
         raise OSError(f"image not readable ({len(data)} bytes): {type(exc).__name__}") from exc
 
 
-class HFVisionBackend:
+class HFVisionBackend(BatchedBackend):
     """A vision-language model from a local folder or the hub (`generator.model`)."""
 
     name = "hf-vlm"
@@ -69,15 +67,6 @@ class HFVisionBackend:
         )
         self.tokenizer = prepare_tokenizer(self.processor.tokenizer)
         self.stop_ids = stop_token_ids(self.hf_model, self.tokenizer)
-
-    def generate_kwargs(self) -> dict[str, Any]:
-        """Arguments for every `generate` call (see `HFBackend.generate_kwargs`)."""
-        return generation_kwargs(self.config, self.tokenizer.pad_token_id)
-
-    def complete(self, requests: Sequence[Request]) -> list[Completion]:
-        """One completion per request, in request order; an unreadable image is an error."""
-        items, failed = prepare_requests(requests, self._prepare)
-        return complete_all(items, failed, len(requests), self.config.batch_size, self._generate)
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """Prompt tokens for these messages, without an image (image tokens are not counted)."""
