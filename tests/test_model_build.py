@@ -133,3 +133,40 @@ def _shipped_sha(task: str) -> str:
     from mminstruct.prompts import load_task_templates
 
     return load_task_templates()[task].sha256
+
+
+def test_openai_backend_through_the_cli(tmp_path, monkeypatch):
+    """A real HTTP round trip per prompt against a local server that fails now and then."""
+    import threading
+
+    from test_openai_backend import FakeServer
+
+    monkeypatch.setattr("mminstruct.backends.openai.BASE_DELAY_S", 0.001)
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    server = FakeServer()
+    server.plan = ["500", "429", "drop"]  # retried with backoff, then fine
+    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
+    try:
+        out = tmp_path / "out"
+        args = ["build", "demo", "-q", "--limit", "4", "--set", f"output.dir={out}"]
+        args += ["--set", "generator.backend=openai", "--set", "generator.model=served"]
+        args += ["--set", f"generator.base_url={server.url}", "--set", "generator.concurrency=3"]
+        assert main(args) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["images_in"] == 4 == stats["images_written"] + stats["images_rejected"]
+    assert stats["instructions"].get("conversation", 0) > 0  # the fake's Q/A blocks parse
+    record = _first_record(out)
+    stamp = next(i for i in record["instructions"] if i["task"] == "conversation")["generator"]
+    assert (
+        stamp["backend"] == "openai"
+        and stamp["model"] == "served"
+        and stamp["completion_tokens"] == 7
+    )
+    assert all(
+        r["reason"] and "raw" in r
+        for r in rejects(out)
+        if r["scope"] == "task" and r["reason"] != "duplicate"
+    )
