@@ -75,9 +75,10 @@ def run(config: Config, launch: Launch | None = None, force: bool = False) -> di
             tally = build_unit(job, index, units[index])
             progress.update(len(units[index]), sum(tally.instructions.values()), tally.tokens)
         progress.close()
-    if launch.world_size == 1:
-        return finalize(out_dir)
-    return finalize_when_complete(out_dir, current, len(units))
+        # A SIGTERM from here on is ignored: the work is done, the merge takes seconds.
+        if launch.world_size == 1:
+            return finalize(out_dir)
+        return finalize_when_complete(out_dir, current, len(units))
 
 
 def prepare_output_dir(config: Config, launch: Launch) -> Path:
