@@ -28,19 +28,59 @@ class CocoSourceConfig:
     images: str  # folder holding the image files (`package:` = inside the installed package)
     instances: tuple[str, ...] = ()  # instances_*.json files (boxes, categories); merged by id
     captions: tuple[str, ...] = ()  # captions_*.json files; merged by image id
+    # Files with a top-level `relations` list of {"image_id", "subject_id", "object_id",
+    # "predicate"} whose ids are annotation ids of the instances files (may be one of them).
+    relations: tuple[str, ...] = ()
     name: str = "coco"  # dataset name: prefix of sample keys and `source.dataset`
     kind: Literal["coco"] = "coco"  # source format
 
     def __post_init__(self) -> None:
-        # A single file given as a string (from Python code) means a one-file list.
-        for name in ("instances", "captions"):
-            value = getattr(self, name)
-            if isinstance(value, str | Path):
-                object.__setattr__(self, name, (str(value),))
+        _one_file_means_a_list(self, ("instances", "captions", "relations"))
 
 
-SOURCE_KINDS: dict[str, type] = {"coco": CocoSourceConfig}
-SourceConfig = CocoSourceConfig
+@dataclass(frozen=True)
+class VisualGenomeSourceConfig:
+    """Visual Genome: image_data.json plus any of its annotation files (read as streams)."""
+
+    images: str  # folder holding VG_100K/ and VG_100K_2/ (or the image files themselves)
+    image_data: str | None = None  # image_data.json: sizes and `coco_id`; else sizes from files
+    objects: str | None = None  # objects.json
+    relationships: str | None = None  # relationships.json
+    attributes: str | None = None  # attributes.json (objects with their `attributes`)
+    regions: str | None = None  # region_descriptions.json or region_graphs.json
+    # COCO captions files: a Visual Genome image with a `coco_id` takes its COCO captions.
+    coco_captions: tuple[str, ...] = ()
+    name: str = "visual_genome"  # dataset name: prefix of sample keys and `source.dataset`
+    kind: Literal["visual_genome"] = "visual_genome"  # source format
+
+    def __post_init__(self) -> None:
+        _one_file_means_a_list(self, ("coco_captions",))
+
+
+@dataclass(frozen=True)
+class PsgSourceConfig:
+    """Panoptic Scene Graph: one psg.json with boxes and relations per image."""
+
+    images: str  # folder the `file_name`s are relative to
+    annotations: str  # psg.json
+    name: str = "psg"  # dataset name: prefix of sample keys and `source.dataset`
+    kind: Literal["psg"] = "psg"  # source format
+
+
+def _one_file_means_a_list(config: Any, names: tuple[str, ...]) -> None:
+    # A single file given as a string (from Python code) means a one-file list.
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, str | Path):
+            object.__setattr__(config, name, (str(value),))
+
+
+SOURCE_KINDS: dict[str, type] = {
+    "coco": CocoSourceConfig,
+    "visual_genome": VisualGenomeSourceConfig,
+    "psg": PsgSourceConfig,
+}
+SourceConfig = CocoSourceConfig | VisualGenomeSourceConfig | PsgSourceConfig
 
 
 @dataclass(frozen=True)
@@ -52,6 +92,14 @@ class ContextConfig:
     crowd: Literal["keep", "drop"] = "keep"  # COCO `iscrowd` boxes (groups of objects)
     min_box_fraction: float = 0.0  # drop boxes smaller than this fraction of the image area
     max_objects: int | None = None  # keep at most this many boxes (largest first); None = all
+    relations: bool = True  # add the `subject predicate object` lines after the boxes
+    max_relations: int = 20  # at most this many relation lines, between the largest objects
+    # Relations computed from boxes (left of, above, inside, next to...): "off"; "missing":
+    # for images without annotated relations; "always": added to the annotated ones.
+    derive_relations: Literal["off", "missing", "always"] = "off"
+    max_attributes: int = 2  # attributes folded into an object's name ("red car")
+    # Region descriptions (Visual Genome) used as caption lines when an image has no captions.
+    regions: int = 5
 
 
 @dataclass(frozen=True)
@@ -201,8 +249,18 @@ def _check_consistency(config: Config, errors: list[str]) -> None:
         errors.append("sources: at least one source is needed")
     names: dict[str, int] = {}
     for i, source in enumerate(config.sources):
-        if not source.instances and not source.captions:
+        if source.kind == "coco" and not source.instances and not source.captions:
             errors.append(f"sources.{i}: give `instances` and/or `captions` files")
+        if source.kind == "coco" and source.relations and not source.instances:
+            errors.append(f"sources.{i}.relations: relations need the `instances` they refer to")
+        annotation_files = ("image_data", "objects", "relationships", "attributes", "regions")
+        if source.kind == "visual_genome" and not any(
+            getattr(source, name) for name in annotation_files
+        ):
+            errors.append(
+                f"sources.{i}: give at least one of `image_data`, `objects`, `relationships`, "
+                "`attributes`, `regions`"
+            )
         if source.name in names:
             errors.append(
                 f"sources.{i}.name: '{source.name}' is already used by sources.{names[source.name]}"
@@ -232,6 +290,9 @@ def _check_consistency(config: Config, errors: list[str]) -> None:
         errors.append(
             f"context.max_objects: must be at least 1 or null, got {config.context.max_objects}"
         )
+    for key in ("max_relations", "max_attributes", "regions"):
+        if getattr(config.context, key) < 0:
+            errors.append(f"context.{key}: must be at least 0, got {getattr(config.context, key)}")
     if not 0.0 <= config.context.min_box_fraction < 1.0:
         errors.append("context.min_box_fraction: must be in [0, 1)")
     generator = config.generator

@@ -25,6 +25,29 @@ class ObjectBox(msgspec.Struct, frozen=True, order=True, gc=False):
     w: float
     h: float
     iscrowd: bool = False  # a COCO crowd box covers a group of objects, not one
+    attributes: tuple[str, ...] = ()  # e.g. ("red", "parked"), from Visual Genome attributes
+
+
+class Relation(msgspec.Struct, frozen=True, gc=False):
+    """`subject predicate object` between two objects of one image ("man riding horse").
+
+    `subject` and `object` index the image's `ImageRecord.objects`.
+    """
+
+    subject: int
+    predicate: str
+    object: int
+    derived: bool = False  # computed from the two boxes (`context.derive_relations`)
+
+
+class Region(msgspec.Struct, frozen=True, gc=False):
+    """A Visual Genome region description: a phrase about one box of the image."""
+
+    phrase: str
+    x: float
+    y: float
+    w: float
+    h: float
 
 
 class ImageRecord(msgspec.Struct, frozen=True, gc=False):
@@ -44,6 +67,8 @@ class ImageRecord(msgspec.Struct, frozen=True, gc=False):
     # Categories whose annotation is exhaustive for this image: an absent one is truly absent.
     vocabulary: tuple[str, ...] = ()
     license: dict[str, Any] | None = None  # {"id", "name", "url"} when the source names one
+    relations: tuple[Relation, ...] = ()  # annotated relations between `objects`
+    regions: tuple[Region, ...] = ()  # region descriptions (Visual Genome)
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,7 +79,10 @@ def test_bad_values_after_types():
 
 def test_unknown_source_kind_lists_choices():
     found = problems({"sources": [{"kind": "cocoa", "images": "x"}]})
-    assert found == ["sources.0.kind: 'cocoa' is not a known source kind; choose one of 'coco'"]
+    assert found == [
+        "sources.0.kind: 'cocoa' is not a known source kind; "
+        "choose one of 'coco', 'visual_genome', 'psg'"
+    ]
 
 
 def test_bad_backend_lists_choices():
