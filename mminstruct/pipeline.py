@@ -21,7 +21,7 @@ from mminstruct.config import Config, dump_config
 from mminstruct.converters import READERS
 from mminstruct.errors import MminstructError
 from mminstruct.finalize import SOURCE_REJECTS, finalize, finalize_when_complete
-from mminstruct.generators import Generator, make_generator
+from mminstruct.generators import Generated, Generator, make_generator
 from mminstruct.images import load_image
 from mminstruct.io import file_digests, write_atomic, write_json, write_jsonl
 from mminstruct.keys import sample_key
@@ -168,7 +168,8 @@ def _build_batch(job: _Job, batch: list[Item], writer: ShardWriter, tally: Tally
             tally.reject(image)
         else:
             ready.append((item, image))
-    results = job.generator.generate([r for r, _ in ready], [image.data for _, image in ready])
+    records = [record for record, _ in ready]
+    results = generate_batch(job.generator, job.config, records, [i.data for _, i in ready])
     for (record, image), generated in zip(ready, results, strict=True):
         tally.tokens += generated.tokens
         for rejection in generated.rejections:
@@ -181,6 +182,14 @@ def _build_batch(job: _Job, batch: list[Item], writer: ShardWriter, tally: Tally
         sample = sample_record(record, key, generated.instructions, job.config.generator.seed)
         writer.write(key, sample_members(key, image, sample))
         tally.written(generated.instructions, image.extension, record.image_id)
+
+
+def generate_batch(
+    generator: Generator, config: Config, records: list[ImageRecord], images: list[bytes]
+) -> list[Generated]:
+    """What the generator made for each record, after the checks every backend's output
+    goes through. `build` and `preview` both come here."""
+    return generator.generate(records, images)
 
 
 def _chunks(items: list[Item], size: int) -> Iterator[list[Item]]:
