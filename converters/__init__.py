@@ -4,5 +4,7 @@
 """
 
 from mminstruct.converters.coco import read_coco
+from mminstruct.converters.psg import read_psg
+from mminstruct.converters.visual_genome import read_visual_genome
 
-READERS = {"coco": read_coco}
+READERS = {"coco": read_coco, "visual_genome": read_visual_genome, "psg": read_psg}

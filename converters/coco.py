@@ -25,7 +25,7 @@ import numpy as np
 
 from mminstruct.config import CocoSourceConfig
 from mminstruct.errors import InputError
-from mminstruct.records import ImageId, ImageRecord, ObjectBox, Rejection
+from mminstruct.records import ImageId, ImageRecord, ObjectBox, Rejection, Relation
 from mminstruct.resources import resolve_path
 
 # A box may stick out of its image by this much (COCO has many off-by-a-pixel boxes);
@@ -70,6 +70,17 @@ class _CocoFile(msgspec.Struct):
     licenses: list[_License] | None = None
 
 
+class _Relation(msgspec.Struct, gc=False):
+    image_id: Any = None
+    subject_id: Any = None
+    object_id: Any = None
+    predicate: Any = None
+
+
+class _RelationsFile(msgspec.Struct):
+    relations: list[_Relation] | None = None
+
+
 _DECODER = msgspec.json.Decoder(_CocoFile)
 
 
@@ -85,6 +96,7 @@ class _PendingImage:
     in_instances: bool = False
     captions: list[str] = field(default_factory=list)
     objects: list[ObjectBox] = field(default_factory=list)
+    relations: list[Relation] = field(default_factory=list)
     problem: tuple[str, str] | None = None  # (reason, detail) of the first bad record
 
 
@@ -107,12 +119,14 @@ def _read_files(source: CocoSourceConfig) -> tuple[dict, list[Rejection], tuple[
     skipped: list[Rejection] = []
     categories: dict[Any, str] = {}
     licenses: dict[Any, dict] = {}
+    # annotation id -> (image id, object index), for relations; None where ids repeat
+    objects_by_id: dict[Any, tuple[ImageId, int] | None] | None = {} if source.relations else None
     for path in map(resolve_path, source.instances):
         data = load_coco_file(path, needs=("images", "annotations", "categories"))
         _merge_licenses(data, licenses)
         _merge_images(data, path, source.name, images, skipped, in_instances=True)
         _merge_categories(data, path, categories)
-        _attach_objects(data, path, source.name, images, categories, skipped)
+        _attach_objects(data, path, source.name, images, categories, skipped, objects_by_id)
         del data  # free this file's structs before decoding the next
     for path in map(resolve_path, source.captions):
         data = load_coco_file(path, needs=("images", "annotations"))
@@ -121,6 +135,9 @@ def _read_files(source: CocoSourceConfig) -> tuple[dict, list[Rejection], tuple[
         _merge_images(data, path, source.name, images, skipped, in_instances=False)
         _attach_captions(data, path, source.name, images, skipped)
         del data
+    for path in map(resolve_path, source.relations):
+        relations = load_relations_file(path)
+        _attach_relations(relations, path, source.name, images, objects_by_id or {}, skipped)
     return images, skipped, tuple(sorted(set(categories.values()))), licenses
 
 
@@ -168,17 +185,20 @@ def _decode(handle: BinaryIO, path: Path) -> _CocoFile:
             return _DECODER.decode(raw)
         except msgspec.ValidationError as exc:
             raise InputError(f"{path}: not a COCO annotation file: {exc}") from None
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec raises both
             return _decode_lenient(raw[:], path)
 
 
 def _decode_lenient(raw: bytes, path: Path) -> _CocoFile:
-    """Python's json accepts what strict JSON does not (NaN, Infinity); try it before failing."""
+    """Python's json accepts what strict JSON does not (NaN, Infinity); try it before failing.
+
+    Bytes that are not UTF-8 become U+FFFD, so that a stray Latin-1 caption costs only that
+    caption (skipped as `bad_caption`), not the whole file.
+    """
     try:
-        obj = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); is it a JSON file?") from None
+        obj = json.loads(raw.decode("utf-8", errors="replace"))
     except json.JSONDecodeError as exc:
+        _check_utf8(raw, path)
         raise InputError(
             f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno});"
             " the file may be truncated or not a COCO file"
@@ -187,6 +207,13 @@ def _decode_lenient(raw: bytes, path: Path) -> _CocoFile:
         return msgspec.convert(obj, _CocoFile)
     except msgspec.ValidationError as exc:
         raise InputError(f"{path}: not a COCO annotation file: {exc}") from None
+
+
+def _check_utf8(raw: bytes, path: Path) -> None:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); is it a JSON file?") from None
 
 
 def _check_captions_file(data: _CocoFile, path: Path) -> None:
@@ -206,9 +233,11 @@ def _merge_licenses(data: _CocoFile, licenses: dict[Any, dict]) -> None:
 
 def _merge_categories(data: _CocoFile, path: Path, categories: dict[Any, str]) -> None:
     for i, cat in enumerate(data.categories):
-        name = cat.name.strip() if isinstance(cat.name, str) else ""
-        if not _valid_id(cat.id) or not name:
-            raise InputError(f"{path}: categories[{i}]: needs an id and a non-empty 'name'")
+        name = clean_caption(cat.name)  # one line of text: it becomes a line of the context
+        if not _valid_id(cat.id) or not name or "\ufffd" in name:
+            raise InputError(
+                f"{path}: categories[{i}]: needs an id and a non-empty 'name' of UTF-8 text"
+            )
         if categories.setdefault(cat.id, name) != name:
             raise InputError(
                 f"{path}: categories[{i}]: id {cat.id} is '{name}' here but "
@@ -224,6 +253,7 @@ def _merge_images(
     skipped: list[Rejection],
     in_instances: bool,
 ) -> None:
+    listed = set()  # ids seen in this file: an id listed twice in one file is a copy
     for i, entry in enumerate(data.images):
         problem = _image_entry_problem(entry)
         if problem and not _valid_id(entry.id):
@@ -253,6 +283,10 @@ def _merge_images(
                 f"{known.file_name}/{known.width}/{known.height}"
             )
             known.problem = known.problem or ("conflicting_image_entries", detail)
+        elif entry.id in listed:
+            detail = f"{path.name}: images[{i}] (id {entry.id}): listed twice in this file; skipped"
+            skipped.append(_record_skip("duplicate_image_entry", detail, dataset, entry.id))
+        listed.add(entry.id)
         known.in_instances |= in_instances
 
 
@@ -275,6 +309,7 @@ def _attach_objects(
     images: dict[ImageId, _PendingImage],
     categories: dict[Any, str],
     skipped: list[Rejection],
+    objects_by_id: dict[Any, tuple[ImageId, int] | None] | None = None,
 ) -> None:
     """Add each annotation's box to its image; a bad one marks the image as rejected.
 
@@ -295,8 +330,9 @@ def _attach_objects(
     height = np.array([p.height for p in pending] + [0], dtype=np.float64)[where]
     with np.errstate(invalid="ignore"):
         inside = (w > 0) & (h > 0) & (x >= 0) & (y >= 0) & (x + w <= width) & (y + h <= height)
-    good = (where >= 0) & (category >= 0) & inside
-    for i in np.flatnonzero(~good).tolist():
+    repeated = _skip_repeated_ids(annotations, path, dataset, skipped)
+    good = (where >= 0) & (category >= 0) & inside & ~repeated
+    for i in np.flatnonzero(~good & ~repeated).tolist():
         image = pending[where[i]] if where[i] >= 0 else None
         box = _check_annotation(i, annotations[i], image, categories, path, dataset, skipped)
         if box is not None:
@@ -307,7 +343,53 @@ def _attach_objects(
     crowd = np.array([a.iscrowd for a in annotations], dtype=object)[order].astype(bool)
     labels = [names[c] for c in category[order].tolist()]
     objects = list(map(ObjectBox, labels, *boxes[order].T.tolist(), crowd.tolist()))
+    if objects_by_id is not None:
+        _index_objects(annotations, order, where[order], pending, objects_by_id)
     _split_to_images(objects, where[order], pending, "objects")
+
+
+def _index_objects(
+    annotations: list[_Annotation],
+    order: np.ndarray,
+    where: np.ndarray,
+    pending: list[_PendingImage],
+    objects_by_id: dict[Any, tuple[ImageId, int] | None],
+) -> None:
+    """Remember where each kept annotation's object lands: (image id, index in its objects)."""
+    counts = np.bincount(where, minlength=len(pending))
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    base = np.array([len(p.objects) for p in pending] + [0], dtype=np.int64)
+    slots = (np.arange(len(order)) - starts[where] + base[where]).tolist()
+    for i, image, slot in zip(order.tolist(), where.tolist(), slots, strict=True):
+        ann_id = annotations[i].id
+        if ann_id.__class__ in _ID_TYPES:
+            seen = ann_id in objects_by_id
+            objects_by_id[ann_id] = None if seen else (pending[image].id, slot)
+
+
+def _skip_repeated_ids(
+    annotations: list[_Annotation], path: Path, dataset: str, skipped: list[Rejection]
+) -> np.ndarray:
+    """True for each annotation whose id an earlier one in the file has; each is skipped.
+
+    A copied annotation would count its object twice, and relations name objects by id.
+    """
+    ids = [a.id for a in annotations]
+    repeated = np.zeros(len(ids), dtype=bool)
+    with contextlib.suppress(TypeError):  # an unhashable "id" (a list) is no id: not checked
+        if len(set(ids)) == len(ids):
+            return repeated  # the common case, at the cost of one set
+    seen = set()
+    for i, value in enumerate(ids):
+        if value.__class__ in _ID_TYPES:
+            repeated[i] = value in seen
+            seen.add(value)
+    for i in np.flatnonzero(repeated).tolist():
+        ann = annotations[i]
+        image_id = ann.image_id if _valid_id(ann.image_id) else None
+        detail = f"{path.name}: annotations[{i}] (id {ann.id}): an earlier one has this id; skipped"
+        skipped.append(_record_skip("duplicate_annotation_id", detail, dataset, image_id))
+    return repeated
 
 
 def _check_annotation(
@@ -332,7 +414,7 @@ def _check_annotation(
         detail = f"{where}: category_id {ann.category_id!r} is not in 'categories'"
         image.problem = ("unknown_category", detail)
         return None
-    box = _clip_box(ann.bbox, image.width, image.height)
+    box = clip_box(ann.bbox, image.width, image.height)
     if isinstance(box, str):
         image.problem = ("bad_box", f"{where}: bbox {box}")
         return None
@@ -395,7 +477,7 @@ def _split_to_images(
             start += count
 
 
-def _clip_box(bbox: Any, width: int, height: int) -> tuple[float, float, float, float] | str:
+def clip_box(bbox: Any, width: int, height: int) -> tuple[float, float, float, float] | str:
     """The box clipped to its image, or a message saying what is wrong with it."""
     if not isinstance(bbox, list) or len(bbox) != 4:
         return f"{bbox!r} must be a list [x, y, width, height]"
@@ -429,7 +511,8 @@ def _attach_captions(
     pending = list(images.values())
     where = _positions([a.image_id for a in annotations], list(images))
     texts = [clean_caption(a.caption) for a in annotations]
-    good = (where >= 0) & np.array([0 < len(t) <= MAX_CAPTION_CHARS for t in texts], dtype=bool)
+    fine = [0 < len(t) <= MAX_CAPTION_CHARS and "\ufffd" not in t for t in texts]
+    good = (where >= 0) & np.array(fine, dtype=bool)
     for i in np.flatnonzero(~good).tolist():
         ann = annotations[i]
         where_ = f"{path.name}: annotations[{i}] (id {ann.id})"
@@ -437,13 +520,94 @@ def _attach_captions(
             detail = f"{where_}: image_id {ann.image_id!r} has no entry in 'images'"
             skipped.append(_record_skip("caption_without_image", detail, dataset, None))
         else:
-            problem = "is over" if texts[i] else "is empty or not text"
-            problem += f" {MAX_CAPTION_CHARS} characters" if texts[i] else ""
+            problem = _caption_problem(texts[i])
             detail = f"{where_}: caption {_preview(ann.caption)} {problem}; skipped"
             skipped.append(_record_skip("bad_caption", detail, dataset, ann.image_id))
     keep = np.flatnonzero(good)
     order = keep[np.argsort(where[keep], kind="stable")]
     _split_to_images([texts[i] for i in order.tolist()], where[order], pending, "captions")
+
+
+def load_relations_file(path: Path) -> list[_Relation]:
+    """The `relations` list of a file (a COCO instances file may carry it too)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found; check `relations` in your config") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
+    try:
+        data = msgspec.json.decode(raw, type=_RelationsFile)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a relations file ({exc})") from None
+    if data.relations is None:
+        raise InputError(
+            f"{path}: no 'relations' list at the top level; expected "
+            '{"relations": [{"image_id", "subject_id", "object_id", "predicate"}, ...]}'
+        )
+    return data.relations
+
+
+def _attach_relations(
+    relations: list[_Relation],
+    path: Path,
+    dataset: str,
+    images: dict[ImageId, _PendingImage],
+    objects_by_id: dict[Any, tuple[ImageId, int] | None],
+    skipped: list[Rejection],
+) -> None:
+    """Add each relation to its image; one that cannot be placed is skipped and counted."""
+    for i, rel in enumerate(relations):
+        where = f"{path.name}: relations[{i}]"
+        image = images.get(rel.image_id) if rel.image_id.__class__ in _ID_TYPES else None
+        problem = _relation_problem(rel, image, objects_by_id)
+        if problem:
+            reason, detail = problem
+            skipped.append(_record_skip(reason, f"{where}: {detail}", dataset, rel.image_id))
+            continue
+        subject = objects_by_id[rel.subject_id][1]
+        obj = objects_by_id[rel.object_id][1]
+        relation = Relation(subject, clean_predicate(rel.predicate), obj)
+        if relation not in image.relations:
+            image.relations.append(relation)
+
+
+def _relation_problem(
+    rel: _Relation,
+    image: _PendingImage | None,
+    objects_by_id: dict[Any, tuple[ImageId, int] | None],
+) -> tuple[str, str] | None:
+    if image is None:
+        return "relation_without_image", f"image_id {rel.image_id!r} has no entry in 'images'"
+    if not clean_predicate(rel.predicate):
+        return "empty_predicate", f"predicate {_preview(rel.predicate)} is empty or not text"
+    for side in ("subject_id", "object_id"):
+        value = getattr(rel, side)
+        found = objects_by_id.get(value) if value.__class__ in _ID_TYPES else None
+        if found is None or found[0] != image.id:
+            what = "is not an annotation of this image" if found else "names no usable annotation"
+            detail = f"{side} {value!r} {what} (ids repeated or rejected count as missing)"
+            return "relation_missing_object", detail
+    if rel.subject_id == rel.object_id:
+        return "self_relation", "subject_id and object_id are the same annotation"
+    return None
+
+
+def _caption_problem(text: str) -> str:
+    if not text:
+        return "is empty or not text"
+    if len(text) > MAX_CAPTION_CHARS:
+        return f"is over {MAX_CAPTION_CHARS} characters"
+    return "is not valid UTF-8 text (bytes that are not UTF-8 read as U+FFFD)"
+
+
+def clean_predicate(predicate: Any) -> str:
+    """A relation's predicate as a context line shows it: lowercase, single spaces, no
+    trailing article or punctuation ("Wearing a" -> "wearing"); "" if it is not text."""
+    words = clean_caption(predicate).lower().rstrip(".,;:!? ").split(" ")
+    while len(words) > 1 and words[-1] in ("a", "an", "the"):
+        words.pop()
+    return " ".join(words)
 
 
 def clean_caption(caption: Any) -> str:
@@ -476,6 +640,7 @@ def _finish(
         height=image.height,
         captions=tuple(dict.fromkeys(image.captions)),
         objects=tuple(image.objects),
+        relations=tuple(image.relations),
         vocabulary=vocabulary if image.in_instances else (),
         license=licenses.get(image.license),
     )

@@ -15,6 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from mminstruct.records import ImageRecord, Rejection
 
 EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
+_VG_FOLDERS = ("VG_100K", "VG_100K_2")
 _COCO_NAME = re.compile(r"^(?:COCO_[A-Za-z]+\d{4}_)?(\d{12})\.(jpg|jpeg|png)$", re.IGNORECASE)
 
 
@@ -77,6 +78,7 @@ def image_problem(data: bytes, width: int, height: int, check: str) -> str | tup
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 size, kind = image.size, image.format
+                orientation = _orientation(image) if size != (width, height) else 1
                 if check == "decode":
                     image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -91,13 +93,26 @@ def image_problem(data: bytes, width: int, height: int, check: str) -> str | tup
             f"{kind} images are not supported; convert to JPEG or PNG",
         )
     if size != (width, height):
-        return (
-            "size_mismatch",
-            f"annotations say {width}x{height}, the file is {size[0]}x{size[1]}",
-        )
+        detail = f"annotations say {width}x{height}, the file is {size[0]}x{size[1]}"
+        if orientation in _TURNED:
+            detail += (
+                f" (EXIF orientation {orientation} shows it turned: annotations must use the "
+                "size of the stored pixels, which the dataset keeps as they are)"
+            )
+        return ("size_mismatch", detail)
     if check == "header" and _looks_truncated(data, kind):
         return ("unreadable_image", f"truncated {kind} file (no end marker)")
     return EXTENSIONS[kind]
+
+
+_TURNED = (5, 6, 7, 8)  # EXIF orientations that swap width and height on screen
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(0x0112, 1))
+    except (OSError, SyntaxError, ValueError, TypeError):  # a broken EXIF block: not turned
+        return 1
 
 
 def _looks_truncated(data: bytes, kind: str) -> bool:
@@ -111,6 +126,9 @@ def _looks_truncated(data: bytes, kind: str) -> bool:
 
 def _candidates(root: Path, name: str) -> list[Path]:
     paths = [root / name, root / Path(name).name]
+    parts = Path(name).parts
+    if len(parts) == 2 and parts[0] in _VG_FOLDERS:  # Visual Genome's two image folders
+        paths += [root / folder / parts[1] for folder in _VG_FOLDERS]
     match = _COCO_NAME.match(Path(name).name)
     if match:
         alias = _coco_names(root).get(match.group(1))

@@ -19,13 +19,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
-from mminstruct.config import Config, TasksConfig
+from mminstruct.config import Config, ContextConfig, TasksConfig
+from mminstruct.context import context_relations
 from mminstruct.errors import ConfigError
 from mminstruct.generators import Generated
 from mminstruct.keys import image_seed
-from mminstruct.records import ImageRecord, Instruction, ObjectBox, Rejection
+from mminstruct.records import ImageRecord, Instruction, ObjectBox, Rejection, Relation
 from mminstruct.resources import resolve_path, shipped_dir
 
 TEMPLATE_FILE = "rule_based.yaml"
@@ -56,6 +58,13 @@ POOLS: dict[str, frozenset[str]] = {
         "detail.inventory": ("objects",),
         "detail.position": (*_NOUN, "region"),
         "detail.biggest": ("a_object",),
+        "detail.relations": ("facts",),
+        "conversation.relation_doing.question": ("subject", "object"),
+        "conversation.relation_doing.answer": ("subject", "action", "object"),
+        "conversation.relation_choice.question": ("subject", "object", "first", "second"),
+        "conversation.relation_choice.answer": ("subject", "predicate", "object"),
+        "conversation.relation_what.question": ("verb", "object"),
+        "conversation.relation_what.answer": ("subjects", "verb", "object"),
         "reasoning.more.question": ("first", "second"),
         "reasoning.more.answer_yes": ("first", "second", "first_some", "second_some"),
         "reasoning.more.answer_fewer": ("first", "second", "first_some", "second_some"),
@@ -103,6 +112,12 @@ _PAIRS = frozenset(
     {"skis", "scissors", "glasses", "sunglasses", "pants", "jeans", "shorts", "trousers"}
 )
 _PIECES = frozenset({"broccoli"})
+# Visual Genome names that are not one countable thing ("a grass", "an outside").
+_MASS = frozenset(
+    {"grass", "sky", "water", "snow", "sand", "ground", "dirt", "hair", "air", "ocean", "sea"}
+    | {"outside", "inside", "background", "foreground", "distance", "scene", "area", "part"}
+    | {"shade", "sunlight", "mud", "gravel", "pavement", "side", "top", "edge", "front"}
+)
 _DISPLAY = {"tv": "TV"}
 _REGIONS = {
     ("top", "left"): "in the upper left part",
@@ -413,25 +428,39 @@ class Scene:
     areas: dict[str, float]  # summed box area per category
     crowd: frozenset[str]  # categories with at least one crowd box: counts are lower bounds
     singles: dict[str, ObjectBox]  # categories with exactly one box, not a crowd
+    # Every object of the annotated categories is boxed (COCO). Visual Genome boxes only
+    # some objects, often one of them twice: no counts are stated then.
+    exhaustive: bool = True
+    objects: tuple[ObjectBox, ...] = ()  # the record's objects, which relations index
+    relations: tuple[Relation, ...] = ()  # what the context shows (`context_relations`)
+    vocabulary: frozenset[str] = frozenset()  # categories whose boxes are exhaustive
 
     @property
     def countable(self) -> list[str]:
         """Categories whose count is exact."""
-        return [c for c in self.counts if c not in self.crowd]
+        if not self.exhaustive:
+            return []
+        return [c for c in self.counts if c not in self.crowd and c in self.vocabulary]
 
 
-def describe_scene(record: ImageRecord) -> Scene:
-    """Counts, areas, crowd categories and single objects of a record (all its objects)."""
+def describe_scene(record: ImageRecord, relations: Sequence[Relation] = ()) -> Scene:
+    """Counts, areas, crowd categories and single objects of a record (all its objects).
+
+    Without an exhaustive vocabulary (Visual Genome), objects with plural names ("trees")
+    are left out: the sentences about them would need a count we do not know.
+    """
+    exhaustive = bool(record.vocabulary) or not record.objects
+    objects = record.objects if exhaustive else [o for o in record.objects if _singular(o)]
     counts: dict[str, int] = {}
     areas: dict[str, float] = {}
-    for obj in record.objects:
+    for obj in objects:
         counts[obj.category] = counts.get(obj.category, 0) + 1
         areas[obj.category] = areas.get(obj.category, 0.0) + box_area(obj)
-    crowd = frozenset(o.category for o in record.objects if o.iscrowd)
+    crowd = frozenset(o.category for o in objects if o.iscrowd)
     sized = record.width > 0 and record.height > 0
     singles = {
         o.category: o
-        for o in record.objects
+        for o in objects
         if sized and counts[o.category] == 1 and o.category not in crowd
     }
     return Scene(
@@ -441,7 +470,31 @@ def describe_scene(record: ImageRecord) -> Scene:
         areas=areas,
         crowd=crowd,
         singles=singles,
+        exhaustive=exhaustive,
+        objects=record.objects,
+        relations=tuple(_bare(r) for r in relations),
+        vocabulary=frozenset(record.vocabulary) if record.vocabulary else frozenset(counts),
     )
+
+
+def _bare(relation: Relation) -> Relation:
+    """The relation with no trailing article on its predicate ("wearing a" -> "wearing")."""
+    words = relation.predicate.split(" ")
+    while len(words) > 1 and words[-1] in ("a", "an", "the"):
+        words.pop()
+    return msgspec.structs.replace(relation, predicate=" ".join(words))
+
+
+def _singular(obj: ObjectBox) -> bool:
+    """Whether a free-form object name reads as one countable thing ("tree", not "trees"
+    or "grass")."""
+    words = obj.category.split(" ")
+    if len(words) > 3 or any(w in _PLACES or w in ("of", "with", "and", "is") for w in words):
+        return False  # "trees on roadside", "screen is black": a phrase, not a name
+    last = words[-1]
+    if last in _IRREGULAR.values() or last in _PAIRS or last in _MASS or not last.isalpha():
+        return False
+    return not (last.endswith("s") and not last.endswith(("ss", "us", "is")))
 
 
 def box_area(obj: ObjectBox) -> float:
@@ -467,6 +520,8 @@ def some(category: str, scene: Scene) -> str:
     if category in scene.crowd:
         group = "crowd" if category == "person" else "group"
         return f"a {group} of {noun(category).plural}"
+    if not scene.exhaustive:
+        return noun(category).a  # at least one is certain; how many is not
     n = scene.counts[category]
     return noun(category).a if n == 1 else counted(n, category)
 
@@ -552,7 +607,7 @@ def _where_turns(scene: Scene, say: _Say) -> list[_Turn]:
 
 
 def _biggest_turns(record: ImageRecord, say: _Say) -> list[_Turn]:
-    category = biggest_category(record)
+    category = biggest_category(record) if record.vocabulary else None
     if category is None:
         return []
     question = say("conversation.biggest.question")
@@ -567,6 +622,172 @@ def _caption_turns(record: ImageRecord, say: _Say, rng: random.Random) -> list[_
     question = say("conversation.caption.question")
     answer = say("conversation.caption.answer", caption=rng.choice(captions))
     return [_Turn("caption", frozenset({"<caption>"}), question, answer)]
+
+
+# Relations: which predicates make which question.
+_PEOPLE = frozenset(
+    {"person", "man", "woman", "boy", "girl", "child", "kid", "lady", "guy", "player"}
+    | {"skier", "surfer", "skateboarder", "rider", "batter", "catcher", "pitcher"}
+)
+_ACTIONS = {  # predicates in the third person, as "-ing" forms
+    "wears": "wearing", "holds": "holding", "rides": "riding", "carries": "carrying",
+    "eats": "eating", "uses": "using", "throws": "throwing", "catches": "catching",
+    "pulls": "pulling", "drinks": "drinking", "pushes": "pushing", "feeds": "feeding",
+    "watches": "watching", "hits": "hitting", "swings": "swinging", "flies": "flying",
+}  # fmt: skip
+_PLACES = frozenset({"on", "in", "under", "above", "below", "behind", "near", "beside"})
+_PLACES |= {"inside", "along", "at", "by", "over", "against", "atop", "beneath"}
+_OPPOSITES = {
+    "on": "under", "under": "on", "above": "below", "below": "above",
+    "left of": "right of", "right of": "left of", "in front of": "behind",
+    "behind": "in front of", "on top of": "under",
+}  # fmt: skip
+_SAID = {"left of": "to the left of", "right of": "to the right of"}
+
+
+def _said(predicate: str) -> str:
+    return _SAID.get(predicate, predicate)
+
+
+def _action(predicate: str) -> str | None:
+    """The "-ing" form of an action predicate ("riding", "wears" -> "wearing"), else None."""
+    first, _, rest = predicate.partition(" ")
+    verb = _ACTIONS.get(first, first if first.endswith("ing") and len(first) > 4 else None)
+    if verb is None or rest.split(" ")[-1:] == ["of"]:
+        return None
+    return f"{verb} {rest}".strip()
+
+
+def _unique_pair(relation: Relation, scene: Scene) -> tuple[str, str] | None:
+    """The two category names, when each names exactly one object ("the man", "the horse")."""
+    subject = scene.objects[relation.subject].category
+    obj = scene.objects[relation.object].category
+    if subject == obj or subject not in scene.singles or obj not in scene.singles:
+        return None
+    return subject, obj
+
+
+def _relation_turns(scene: Scene, say: _Say, rng: random.Random) -> list[_Turn]:
+    """Questions about what objects do to each other and where they are relative to each
+    other, each about two objects that are the only ones of their name."""
+    turns = []
+    for relation in scene.relations:
+        pair = _unique_pair(relation, scene)
+        if pair is None:
+            continue
+        action = None if relation.derived else _action(relation.predicate)
+        if action and pair[0] in _PEOPLE:
+            turns.append(_doing_turn(pair, action, say))
+        if relation.predicate in _OPPOSITES and not _contradicted(relation, scene):
+            turns.append(_choice_turn(pair, relation.predicate, say, rng))
+    return turns + _what_turns(scene, say)
+
+
+def _doing_turn(pair: tuple[str, str], action: str, say: _Say) -> _Turn:
+    values = {"subject": noun(pair[0]).singular, "object": noun(pair[1]).singular}
+    question = say("conversation.relation_doing.question", **values)
+    answer = say("conversation.relation_doing.answer", action=action, **values)
+    return _Turn("relation_doing", frozenset(pair), question, answer)
+
+
+def _contradicted(relation: Relation, scene: Scene) -> bool:
+    """Whether the annotations also say the opposite about the same two objects."""
+    opposite = _OPPOSITES[relation.predicate]
+    return any(
+        {r.subject, r.object} == {relation.subject, relation.object}
+        and (r.predicate == opposite) == (r.subject == relation.subject)
+        for r in scene.relations
+    )
+
+
+def _choice_turn(pair: tuple[str, str], predicate: str, say: _Say, rng: random.Random) -> _Turn:
+    options = [_said(predicate), _said(_OPPOSITES[predicate])]
+    rng.shuffle(options)
+    values = {"subject": noun(pair[0]).singular, "object": noun(pair[1]).singular}
+    question = say(
+        "conversation.relation_choice.question", first=options[0], second=options[1], **values
+    )
+    answer = say("conversation.relation_choice.answer", predicate=_said(predicate), **values)
+    return _Turn("relation_choice", frozenset(pair), question, answer)
+
+
+def _what_turns(scene: Scene, say: _Say) -> list[_Turn]:
+    """ "What is on the table?": every annotated subject with that predicate and object."""
+    groups: dict[tuple[str, int], list[str]] = {}
+    for relation in scene.relations:
+        obj = scene.objects[relation.object].category
+        subject = scene.objects[relation.subject].category
+        verbs = _where_verbs(relation.predicate)
+        if relation.derived or not verbs or obj not in scene.singles or subject not in scene.counts:
+            continue
+        names = groups.setdefault((relation.predicate, relation.object), [])
+        if subject != obj and subject not in names:
+            names.append(subject)
+    turns = []
+    for (predicate, index), subjects in groups.items():
+        obj = noun(scene.objects[index].category).singular
+        one, many = _where_verbs(predicate)
+        question = say("conversation.relation_what.question", verb=one, object=obj)
+        answer = say(
+            "conversation.relation_what.answer",
+            subjects=join_phrases([noun(s).a for s in subjects]),
+            verb=one if len(subjects) == 1 else many,
+            object=obj,
+        )
+        subject_of = frozenset({scene.objects[index].category})
+        turns.append(_Turn("relation_what", subject_of, question, answer))
+    return turns
+
+
+def _where_verbs(predicate: str) -> tuple[str, str] | None:
+    """A where-predicate as it reads after one subject and after several: ("is on", "are
+    on"), ("rests on", "rest on"); None when the predicate says no place ("has", "of")."""
+    words = predicate.split(" ")
+    if words[-1] not in _PLACES or len(words) > 4:
+        return None
+    if _is_place(predicate):
+        return f"is {predicate}", f"are {predicate}"
+    verb = words[0]
+    if len(words) == 2 and verb.endswith("s") and not verb.endswith(("ss", "us")):
+        base = verb[:-2] if verb.endswith(("ches", "shes", "sses", "xes")) else verb[:-1]
+        return predicate, " ".join([base, *words[1:]])
+    return None
+
+
+def relation_facts(scene: Scene, limit: int = 2) -> list[str]:
+    """Up to `limit` annotated relations between unique objects, as clauses for a
+    description ("the man is riding the horse"), most prominent first."""
+    facts = []
+    for relation in scene.relations:
+        pair = _unique_pair(relation, scene)
+        if pair is None or relation.derived or len(facts) >= limit:
+            continue
+        verb = _verb_phrase(relation.predicate)
+        if verb is None:
+            continue
+        subject, obj = noun(pair[0]).singular, noun(pair[1]).singular
+        facts.append(f"the {subject} {verb} the {obj}")
+    return facts
+
+
+def _verb_phrase(predicate: str) -> str | None:
+    """How a predicate reads after a singular subject: "is riding", "is parked on", "has";
+    None for predicates that do not read as a clause ("of", "with")."""
+    action = _action(predicate)
+    if action:
+        return f"is {action}"
+    if _is_place(predicate):
+        return f"is {predicate}"
+    return "has" if predicate in ("has", "have") else None
+
+
+def _is_place(predicate: str) -> bool:
+    """Whether a predicate says where something is ("on", "next to", "parked on"), so that
+    "X is <predicate> Y" reads well."""
+    words = predicate.split(" ")
+    place_word = words[0] in _PLACES or words[0] in ("next", "in", "near", "beside")
+    participle = words[0].endswith(("ed", "ing")) and len(words) > 1
+    return (place_word or participle) and words[-1] in _PLACES | {"to", "of"}
 
 
 def _choose(candidates: list[_Turn], limit: int, rng: random.Random) -> list[_Turn]:
@@ -609,6 +830,7 @@ def _conversation(
         *_where_turns(scene, say),
         *_biggest_turns(record, say),
         *_caption_turns(record, say, rng),
+        *_relation_turns(scene, say, rng),
     ]
     return [(t.question, t.answer) for t in _choose(candidates, limit, rng)]
 
@@ -642,9 +864,12 @@ def _object_sentences(
         sentences.append(
             say("detail.position", object=forms.singular, a_object=forms.a, region=where)
         )
-    biggest = biggest_category(record)
+    biggest = biggest_category(record) if scene.exhaustive else None
     if biggest is not None:
         sentences.append(say("detail.biggest", a_object=noun(biggest).a))
+    facts = relation_facts(scene)
+    if facts:
+        sentences.append(say("detail.relations", facts=join_phrases(facts)))
     return sentences
 
 
@@ -769,14 +994,19 @@ def _missing(task: str, scene: Scene) -> str:
 
 
 def generate_instructions(
-    record: ImageRecord, tasks: TasksConfig, phrasings: Phrasings, seed: int
+    record: ImageRecord,
+    tasks: TasksConfig,
+    phrasings: Phrasings,
+    seed: int,
+    context: ContextConfig | None = None,
 ) -> Generated:
     """All enabled tasks for one image, or a rejection per task that cannot be written.
 
     `seed` is the image's own seed (`image_seed`); each task draws from its own RNG, so
     turning one task off does not change the others.
     """
-    scene = describe_scene(record)
+    relations = context_relations(record, context or ContextConfig()) if record.objects else ()
+    scene = describe_scene(record, relations)
     stamp = {"backend": "template", "template": phrasings.source}
     stamp |= {"template_sha256": phrasings.sha256, "seed": seed}
     result = Generated()
@@ -809,6 +1039,7 @@ class RuleBasedGenerator:
 
     def __init__(self, config: Config):
         self.tasks = config.tasks
+        self.context = config.context
         self.base_seed = config.generator.seed
         self.phrasings = load_phrasings(templates_dir(config.generator.templates))
 
@@ -825,6 +1056,7 @@ class RuleBasedGenerator:
                 self.tasks,
                 self.phrasings,
                 image_seed(self.base_seed, record.dataset, record.image_id),
+                self.context,
             )
             for record in batch
         ]

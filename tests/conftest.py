@@ -48,3 +48,15 @@ def coco_mini(realdata: Path) -> dict:
         "instances": str(root / "annotations" / "instances_val2017.json"),
         "captions": str(root / "annotations" / "captions_val2017.json"),
     }
+
+
+@pytest.fixture(scope="session")
+def vg_subset() -> Path:
+    """Real Visual Genome JSON (objects.json and region_graphs.json: images 1-15;
+    relationships.json: 50 entries). There are no images: tests draw placeholders."""
+    root = REALDATA / "visual_genome" / "garima16_subset_data"
+    if not (root / "relationships.json").is_file():
+        pytest.skip(
+            f"Visual Genome subset not found at {root} (objects.json, relationships.json, region_graphs.json)"
+        )
+    return root

@@ -84,6 +84,7 @@ def test_shipped_example_contexts_follow_the_context_format(
     task: str, index: int, example: tuple[str, str]
 ):
     captions, _, boxes = example[0].partition("\n\n")
+    boxes, _, relations = boxes.partition("\n\n")
     assert captions and all(line.strip() == line and line for line in captions.split("\n"))
     if task == "conversation":
         assert not boxes, "the conversation context holds captions only"
@@ -96,6 +97,11 @@ def test_shipped_example_contexts_follow_the_context_format(
         assert 0 <= x1 <= x2 <= 1 and 0 <= y1 <= y2 <= 1, line
         for text in match.groups()[1:]:
             assert repr(round(float(text) * 1000) / 1000) == text, f"not 3-decimal form: {line}"
+    names = [BOX_LINE.match(line).group(1) for line in boxes.split("\n")]
+    for line in filter(None, relations.split("\n")):  # `subject predicate object`, by box name
+        assert any(
+            line.startswith(f"{a} ") and line.endswith(f" {b}") for a in names for b in names
+        ), line
 
 
 def test_messages_alternate_system_user_assistant_then_user():
