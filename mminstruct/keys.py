@@ -9,22 +9,28 @@ from mminstruct.records import ImageId
 
 DATASET_NAME = re.compile(r"^[A-Za-z0-9_]{1,32}$")  # no dash: the first dash ends the name
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_HASH_SUFFIX = re.compile(r"-h[0-9a-f]{12}$")  # how a sanitized key ends; a kept id may not
 
 
 def sample_key(dataset: str, image_id: ImageId) -> str:
     """`coco-000000397133`: safe as a tar member stem and in a webdataset URL.
 
     Non-negative integer ids are zero-padded to 12 digits (COCO's own file naming). Other
-    ids are kept when they are short, made of `[A-Za-z0-9_-]` and not all digits; anything
-    else is sanitized and suffixed with a hash of the original, so keys stay unique.
+    ids are kept when they are short, made of `[A-Za-z0-9_-]`, not all digits and not
+    ending like a hashed key; anything else is sanitized and suffixed with a hash of the
+    original, so keys stay unique.
     """
     if isinstance(image_id, int) and not isinstance(image_id, bool) and image_id >= 0:
         return f"{dataset}-{image_id:012d}"
     text = str(image_id)
-    if isinstance(image_id, str) and _SAFE_ID.match(text) and not text.isdigit():
+    if isinstance(image_id, str) and _kept(text):
         return f"{dataset}-{text}"
     digest = hashlib.sha1(f"{type(image_id).__name__}:{text}".encode()).hexdigest()[:12]
     return f"{dataset}-{re.sub(r'[^A-Za-z0-9_-]', '_', text)[:40]}-h{digest}"
+
+
+def _kept(text: str) -> bool:
+    return bool(_SAFE_ID.match(text)) and not text.isdigit() and not _HASH_SUFFIX.search(text)
 
 
 def image_seed(base_seed: int, dataset: str, image_id: ImageId) -> int:

@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 REASONS = ("empty", "unparseable", "truncated", "refusal", "source_leak", "degenerate")
+IMAGE_TOKEN = "<image>"  # LLaVA's image placeholder (mminstruct.samples.IMAGE_TOKEN)
 
 SENTENCE_REPEATS = 3  # a sentence (of MIN_SENTENCE_WORDS or more) seen this often: a loop
 MIN_SENTENCE_WORDS = 4
@@ -130,8 +131,10 @@ def parse_completion(task: str, text: str, finish_reason: str = "stop") -> Parse
 
 
 def clean_text(text: str) -> str:
-    """Unix line ends, no code fences, no surrounding whitespace."""
+    """Unix line ends, no code fences, no image placeholders, no surrounding whitespace."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
+    # The dataset puts its own `<image>` in the first question; a turn must stand without one.
+    text = text.replace(IMAGE_TOKEN, "")
     return _FENCE.sub("", text).strip()
 
 
@@ -169,6 +172,8 @@ def detail_turn(text: str) -> Parsed:
     """The description as one turn with an empty question; rejected if it holds markers."""
     text = _DETAIL_LABEL.sub("", _CHATTER.sub("", text, count=1), count=1)
     text = _trim(_SEPARATOR.sub("", text))
+    if not _WORD_CHAR.search(text):  # "Description: ..." and nothing more
+        return _reject("empty", "nothing but a label and format marks")
     found = _MARKER.search(text)
     if found:
         return _reject("unparseable", f"a description holds a marker: {found.group().strip()!r}")

@@ -8,6 +8,7 @@ name and renamed only when complete; an empty shard is never left behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +107,8 @@ class ShardWriter:
     def abort(self) -> None:
         """Drop the shard in progress (its temporary file) without publishing it."""
         if self._file is not None:
-            self._file.close()
+            with contextlib.suppress(OSError):  # on a full disk the final flush fails too
+                self._file.close()
             self._temp_path().unlink(missing_ok=True)
             self._file = None
 

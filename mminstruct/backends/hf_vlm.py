@@ -48,6 +48,8 @@ def decode_image(data: bytes) -> Image.Image:
     """RGB pixels from encoded image bytes (JPEG, PNG, ...); OSError when unreadable."""
     try:
         with Image.open(io.BytesIO(data)) as image:
+            if image.mode.startswith("I;16"):  # 16-bit grey: `convert` would clip it to white
+                image = image.point(lambda value: value / 256).convert("L")
             return image.convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise OSError(f"image not readable ({len(data)} bytes): {type(exc).__name__}") from exc
