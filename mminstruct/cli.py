@@ -22,8 +22,14 @@ examples:
       eight processes share the work (also under Slurm: srun mminstruct build ...)
   mminstruct finalize out/coco
       merge a multi-process build by hand (the last process to finish does it itself)
+  mminstruct preview demo --image-id 3
+      one image through the build's code path: context, prompts, completions, preview.png/.html
+  mminstruct card out/coco; mminstruct stats out/coco
+      rewrite the dataset card; recount the statistics from the shards and check stats.json
+  mminstruct export out/coco --format llava --dest llava/
+      LLaVA's training JSON (one record per instruction) and the image files
 
-Run `mminstruct build --help` for the build options.
+Run `mminstruct build --help` (or preview, export ... --help) for the options.
 """
 
 BUILD_EXAMPLES = """\
@@ -90,7 +96,93 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     final.add_argument("output_dir", help="the output.dir of the build")
+    _add_preview(commands)
+    _add_publishing(commands)
     return parser
+
+
+PREVIEW_EXAMPLES = """\
+examples:
+  mminstruct preview demo --image-id 3
+  mminstruct preview configs/coco.yaml --image-id 397133 --set generator.backend=hf \\
+      --set generator.model=Qwen/Qwen2.5-0.5B-Instruct
+  mminstruct preview demo --image photo.jpg --annotations photo.json
+  mminstruct preview configs/coco_vlm.yaml --image photo.jpg      # a VLM reads the pixels alone
+
+The annotations JSON of a bare image (every key optional; boxes in pixels, COCO order):
+  {"captions": ["A dog on a sofa."],
+   "objects": [{"category": "dog", "bbox": [x, y, width, height]}],
+   "relations": [{"subject": 0, "predicate": "on", "object": 1}]}
+"""
+
+
+def _add_preview(commands: argparse._SubParsersAction) -> None:
+    preview = commands.add_parser(
+        "preview",
+        help="show what build does with one image (context, prompts, completions, pictures)",
+        description="Run one image through the same code as `build` and show the context, the "
+        "exact messages sent to the model with token counts, each raw completion, the parsed "
+        "instructions and every rejection; write preview.png and preview.html.",
+        epilog=PREVIEW_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    preview.add_argument("config", help="path to a YAML config, or a shipped config name")
+    which = preview.add_mutually_exclusive_group(required=True)
+    which.add_argument("--image-id", metavar="ID", help="an image of the configured sources")
+    which.add_argument("--image", metavar="PATH", help="a bare image file")
+    preview.add_argument(
+        "--annotations", metavar="FILE", help="with --image: captions, boxes and relations (JSON)"
+    )
+    preview.add_argument("--source", metavar="NAME", help="with --image-id: only this source")
+    preview.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (repeatable)",
+    )
+    preview.add_argument("--out", default="preview", metavar="DIR", help="where the files go")
+    preview.add_argument("-q", "--quiet", action="store_true", help="only print warnings, errors")
+
+
+def _add_publishing(commands: argparse._SubParsersAction) -> None:
+    card = commands.add_parser(
+        "card",
+        help="rewrite a build's dataset card (README.md and plots/)",
+        description="Write README.md (a Hugging Face dataset card) and its plots in OUT again, "
+        "from config.yaml, stats.json and the shards. Nothing is sent to the Hub.",
+        epilog="example:\n  mminstruct card out/coco",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    card.add_argument("output_dir", help="the output.dir of a finished build")
+    stats = commands.add_parser(
+        "stats",
+        help="recount the statistics from the shards and check stats.json",
+        description="Read every shard, recount samples, instructions, turns, lengths, image "
+        "formats and shard sizes/hashes, and report where stats.json or the wids index "
+        "disagree with them (exit status 1 if they do).",
+        epilog="example:\n  mminstruct stats out/coco",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    stats.add_argument("output_dir", help="the output.dir of a finished build")
+    export = commands.add_parser(
+        "export",
+        help="export for LLaVA's train.py (JSON or JSONL) or TRL's DPOTrainer, with the images",
+        description="Write one LLaVA record ({id, image, conversations}) per instruction to "
+        "DEST/llava.json (--format llava) or DEST/llava.jsonl (--format jsonl), or one "
+        "preference pair per line to DEST/dpo.jsonl (--format dpo: images, prompt, chosen, "
+        "rejected, as TRL's DPOTrainer reads them for vision models), and the images to "
+        "DEST/images/.",
+        epilog="examples:\n  mminstruct export out/coco --format llava --dest llava/\n"
+        "  then train with --data_path llava/llava.json --image_folder llava/images\n"
+        "  mminstruct export out/coco --format dpo --dest dpo/   (a build with "
+        "tasks.preference.enabled)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("output_dir", help="the output.dir of a finished build")
+    export.add_argument("--format", choices=("llava", "jsonl", "dpo"), default="llava")
+    export.add_argument("--dest", required=True, metavar="DIR", help="folder to write into")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,6 +244,77 @@ def _finalize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preview(args: argparse.Namespace) -> int:
+    from mminstruct.config import load_config
+    from mminstruct.preview import bare_record, find_record, format_preview, preview, write_preview
+
+    if args.annotations and not args.image:
+        raise MminstructError("--annotations goes with --image (a bare image file)")
+    config = load_config(args.config, list(args.overrides))
+    if args.image:
+        record = bare_record(args.image, args.annotations)
+    else:
+        record = find_record(config, args.image_id, args.source)
+    result = preview(config, record)
+    png, html = write_preview(result, args.out)
+    print(format_preview(result))
+    print(f"\nwrote {png}\nwrote {html}")
+    return 0
+
+
+def _card(args: argparse.Namespace) -> int:
+    from mminstruct.card import regenerate_card
+
+    print(f"wrote {regenerate_card(args.output_dir)}")
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from mminstruct.recount import disagreements, index_disagreements, recount
+
+    out = Path(args.output_dir)
+    counted = recount(out)
+    print(
+        f"{out}: {counted['samples']:,} samples in {len(counted['shards'])} shard(s), "
+        f"{counted['instructions_total']:,} instructions "
+        f"({', '.join(f'{t} {n:,}' for t, n in counted['instructions'].items())}), "
+        f"{counted['turns']:,} turns, images {counted['image_formats']}"
+    )
+    path = out / "stats.json"
+    if not path.is_file():
+        print(f"{path} is missing: nothing to check against (run `mminstruct finalize {out}`)")
+        return 1
+    problems = disagreements(counted, json.loads(path.read_text(encoding="utf-8")))
+    problems += index_disagreements(out, counted)
+    if problems:
+        print(f"{len(problems)} disagreement(s) with the shards:")
+        print("\n".join(f"  - {p}" for p in problems))
+        return 1
+    print("stats.json and shards.wids.json agree with the shards")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from mminstruct.export import export
+
+    done = export(args.output_dir, args.dest, args.format)
+    print(
+        f"wrote {done.records:,} records to {done.records_path} and {done.images:,} images to "
+        f"{done.images_dir}"
+    )
+    if args.format == "dpo":
+        print(
+            f"load with: datasets.load_dataset('json', data_files='{done.records_path}'), "
+            "image paths relative to that file"
+        )
+    else:
+        print(f"train with: --data_path {done.records_path} --image_folder {done.images_dir}")
+    return 0
+
+
 def _summary(stats: dict, out: str) -> str:
     return (
         f"wrote {stats['images_written']} samples with {stats['instructions_total']} instructions "
@@ -160,7 +323,14 @@ def _summary(stats: dict, out: str) -> str:
     )
 
 
-COMMANDS = {"build": _build, "finalize": _finalize}
+COMMANDS = {
+    "build": _build,
+    "finalize": _finalize,
+    "preview": _preview,
+    "card": _card,
+    "stats": _stats,
+    "export": _export,
+}
 
 
 if __name__ == "__main__":

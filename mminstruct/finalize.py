@@ -14,10 +14,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from mminstruct.card import render_card
+from mminstruct.card import write_card
 from mminstruct.config import config_to_dict, load_config
 from mminstruct.errors import MminstructError
-from mminstruct.io import write_atomic, write_json, write_jsonl
+from mminstruct.io import write_json, write_jsonl
 from mminstruct.resume import PARTS, read_markers, unit_stem
 from mminstruct.stats import merge_stats
 
@@ -46,7 +46,7 @@ def finalize(out_dir: Path) -> dict:
     write_json(out_dir / "manifest.json", manifest(stats, parts[0]["fingerprint"]))
     write_json(out_dir / WIDS_INDEX, wids_index(stats, config.output.pretty_name))
     write_json(out_dir / "stats.json", stats)
-    write_atomic(out_dir / "README.md", render_card(config_to_dict(config), stats))
+    write_card(out_dir, config_to_dict(config), stats)  # README.md and plots/
     return stats
 
 

@@ -1,0 +1,74 @@
+"""Reading a built dataset back from its shards, sample by sample.
+
+`stats`, `export` and the card's examples read the shards themselves, not the run's
+bookkeeping. A sample is the members that share a key: `<key>.json` and one image.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mminstruct.errors import MminstructError
+
+IMAGE_EXTENSIONS = ("jpg", "png", "webp", "gif", "bmp")
+
+
+@dataclass(frozen=True)
+class StoredSample:
+    """One sample as it sits in a shard."""
+
+    key: str
+    record: dict  # the parsed `<key>.json`
+    extension: str  # of the image member: "jpg", "png", ...
+    image: bytes | None  # the image bytes (None when read without images)
+
+
+def shard_paths(out_dir: Path) -> list[Path]:
+    """The shards of a build, in order; an error says what to do when there are none."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise MminstructError(f"{out_dir} is not a folder; give the output.dir of a build")
+    paths = sorted(out_dir.glob("shard-*.tar"))
+    if not paths:
+        raise MminstructError(f"{out_dir} holds no shard-*.tar; run `mminstruct build` first")
+    return paths
+
+
+def iter_samples(shard: Path, images: bool = True) -> Iterator[StoredSample]:
+    """The samples of one shard, in file order; image bytes only when `images`."""
+    try:
+        with tarfile.open(shard) as tar:
+            yield from _samples(tar, shard, images)
+    except tarfile.TarError as exc:
+        raise MminstructError(f"{shard}: not a readable tar ({exc}); rebuild this shard") from None
+
+
+def _samples(tar: tarfile.TarFile, shard: Path, images: bool) -> Iterator[StoredSample]:
+    key, members = None, {}
+    for member in tar:
+        stem, _, extension = member.name.partition(".")
+        if stem != key and key is not None:
+            yield _sample(shard, key, members)
+            members = {}
+        key = stem
+        if extension == "json" or (images and extension in IMAGE_EXTENSIONS):
+            members[extension] = tar.extractfile(member).read()
+        else:
+            members[extension] = None
+    if key is not None:
+        yield _sample(shard, key, members)
+
+
+def _sample(shard: Path, key: str, members: dict[str, bytes | None]) -> StoredSample:
+    if "json" not in members:
+        raise MminstructError(f"{shard}: sample {key} has no {key}.json; rebuild this shard")
+    extension = next((e for e in IMAGE_EXTENSIONS if e in members), "")
+    try:
+        record = json.loads(members["json"])
+    except ValueError as exc:
+        raise MminstructError(f"{shard}: {key}.json is not valid JSON ({exc})") from None
+    return StoredSample(key, record, extension, members.get(extension))
