@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ import yaml
 from mminstruct.errors import ConfigError
 from mminstruct.keys import DATASET_NAME
 from mminstruct.resources import find_config
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # an environment variable's name
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,17 @@ def _one_file_means_a_list(config: Any, names: tuple[str, ...]) -> None:
             object.__setattr__(config, name, (str(value),))
 
 
+def annotation_files(source: SourceConfig) -> list[str]:
+    """Every annotation file a source reads, in a fixed order."""
+    names = ("instances", "captions", "relations", "image_data", "objects", "relationships")
+    names += ("attributes", "regions", "coco_captions", "annotations")
+    files: list[str] = []
+    for name in names:
+        value = getattr(source, name, None)
+        files += [value] if isinstance(value, str) else list(value or ())
+    return files
+
+
 SOURCE_KINDS: dict[str, type] = {
     "coco": CocoSourceConfig,
     "visual_genome": VisualGenomeSourceConfig,
@@ -129,12 +143,29 @@ class ReasoningTask:
 
 
 @dataclass(frozen=True)
+class PreferenceTask:
+    """Preference pairs (chosen, rejected) for DPO-style tuning, from the kept instructions:
+    the rejected answer is the chosen one with a planted error the grounding checks confirm."""
+
+    enabled: bool = False  # make pairs (they ride along in each instruction's JSON)
+    pairs: int = 1  # at most this many pairs per instruction, each from another answer
+    # Which errors to plant, tried in a seeded order: "object" (a category the image
+    # lacks), "count", "position" (left/right, top/bottom), "relation" (on/under...).
+    errors: tuple[str, ...] = ("object", "count", "position", "relation")
+    # Model backends: ask the model to rewrite each rejected answer so that the planted
+    # error reads naturally (`templates/preference.yaml`); a rewrite the grounding checks
+    # no longer flag is dropped (counted) and the plainly substituted answer is kept.
+    rewrite: bool = False
+
+
+@dataclass(frozen=True)
 class TasksConfig:
     """Which instruction types to write, and their settings."""
 
     conversation: ConversationTask = field(default_factory=ConversationTask)
     detail: DetailTask = field(default_factory=DetailTask)
     reasoning: ReasoningTask = field(default_factory=ReasoningTask)
+    preference: PreferenceTask = field(default_factory=PreferenceTask)
 
 
 @dataclass(frozen=True)
@@ -155,6 +186,10 @@ class GeneratorConfig:
     samples_per_task: int = 1  # generations per image and task, each with its own seed
     retry: bool = True  # retry a rejected completion once with a new seed
     dedup_dataset: bool = False  # also drop questions already asked for another image
+    # Check answers against the annotations (`mminstruct/grounding.py`): "off"; "annotate":
+    # record findings and a score per instruction; "filter": also reject contradicted
+    # instructions (reason `ungrounded`).
+    grounding: Literal["off", "annotate", "filter"] = "annotate"
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"  # hf, hf-vlm weights
     device_map: str | None = None  # e.g. "auto" or "cuda:0"; None: cuda:<LOCAL_RANK> or cpu
     attn_implementation: str | None = None  # e.g. "sdpa", "flash_attention_2"; None: default
@@ -168,6 +203,10 @@ class GeneratorConfig:
     concurrency: int = 8  # openai: requests in flight at once
     timeout_s: float = 120.0  # openai: per request
     max_retries: int = 4  # openai: on 429/5xx and dropped connections, with backoff
+    # Stop the build when the model fails (backend errors, unusable completions) on more
+    # than this share of the latest images: of max(2 x batch_size, 20), checked after each
+    # batch. 1 never stops. See mminstruct/failures.py.
+    max_failure_rate: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -184,6 +223,8 @@ class OutputConfig:
     image_check: Literal["header", "decode"] = "header"  # "decode" fully decodes every image
     license: str = "cc-by-4.0"  # license of the generated annotations, for the dataset card
     pretty_name: str = "mminstruct dataset"  # title of the dataset card
+    license_name: str | None = None  # with `license: other`: the license's short name
+    license_link: str | None = None  # with `license: other`: URL (or file) of its full text
 
 
 @dataclass(frozen=True)
@@ -290,18 +331,68 @@ def _check_consistency(config: Config, errors: list[str]) -> None:
         errors.append(
             f"context.max_objects: must be at least 1 or null, got {config.context.max_objects}"
         )
+    preference = config.tasks.preference
+    if preference.pairs < 1:
+        errors.append(f"tasks.preference.pairs: must be at least 1, got {preference.pairs}")
+    kinds = ("object", "count", "position", "relation")
+    for kind in preference.errors:
+        if kind not in kinds:
+            choices = ", ".join(f"'{k}'" for k in kinds)
+            errors.append(
+                f"tasks.preference.errors: {kind!r} is not an error kind; choose from {choices}"
+            )
+    if preference.enabled and not preference.errors:
+        errors.append("tasks.preference.errors: give at least one error kind")
+    if preference.rewrite and config.generator.backend == "template":
+        errors.append(
+            "tasks.preference.rewrite: needs a model backend (generator.backend: hf, hf-vlm "
+            "or openai); the template backend keeps the substituted answers"
+        )
+    if preference.enabled and config.generator.grounding == "off":
+        errors.append(
+            "tasks.preference: pairs are confirmed by the grounding checks; "
+            "set generator.grounding to 'annotate' or 'filter'"
+        )
     for key in ("max_relations", "max_attributes", "regions"):
         if getattr(config.context, key) < 0:
             errors.append(f"context.{key}: must be at least 0, got {getattr(config.context, key)}")
     if not 0.0 <= config.context.min_box_fraction < 1.0:
         errors.append("context.min_box_fraction: must be in [0, 1)")
+    output = config.output
+    if output.license == "other" and not (output.license_name and output.license_link):
+        errors.append(
+            "output.license: 'other' needs output.license_name and output.license_link "
+            "(the Hub shows them on the dataset card)"
+        )
     generator = config.generator
     if generator.backend != "template" and not generator.model:
         errors.append(f"generator.model: the '{generator.backend}' backend needs a model")
     if generator.temperature < 0 or not 0 < generator.top_p <= 1:
         errors.append("generator.temperature must be >= 0 and generator.top_p in (0, 1]")
+    if not 0 <= generator.max_failure_rate <= 1:
+        rate = generator.max_failure_rate
+        errors.append(f"generator.max_failure_rate: must be between 0 and 1, got {rate}")
+    _check_secrets(generator, errors)
     if config.limit is not None and config.limit < 1:
         errors.append(f"limit: must be at least 1 or null, got {config.limit}")
+
+
+def _check_secrets(generator: GeneratorConfig, errors: list[str]) -> None:
+    """Keys belong in the environment: a config is saved beside the dataset, and logged.
+
+    The messages never repeat the offending value.
+    """
+    if not ENV_NAME.match(generator.api_key_env):
+        errors.append(
+            "generator.api_key_env: must be the name of an environment variable (like "
+            "OPENAI_API_KEY) that holds the key, not the key itself; the config is saved "
+            "with the dataset"
+        )
+    if "@" in generator.base_url.partition("://")[2].partition("/")[0]:
+        errors.append(
+            "generator.base_url: must not hold a user name or password (user:pass@host); "
+            "put the key in the variable named by generator.api_key_env"
+        )
 
 
 # --------------------------------------------------------------------------- overrides
@@ -415,6 +506,8 @@ def _convert(tp: Any, raw: Any, where: str, errors: list[str]) -> tuple[bool, An
         return value is not None, value
     if origin is Literal:
         choices = typing.get_args(tp)
+        if isinstance(raw, bool) and _YAML_SWITCHES[raw] in choices:
+            raw = _YAML_SWITCHES[raw]  # YAML reads a bare `off` as false
         if raw in choices:
             return True, raw
         errors.append(f"{where}: {raw!r} is not a valid choice; choose one of {_names(choices)}")
@@ -426,6 +519,9 @@ def _convert(tp: Any, raw: Any, where: str, errors: list[str]) -> tuple[bool, An
             return False, None
         return True, tuple(items)
     return _convert_scalar(tp, raw, where, errors)
+
+
+_YAML_SWITCHES = {False: "off", True: "on"}
 
 
 def _convert_scalar(tp: Any, raw: Any, where: str, errors: list[str]) -> tuple[bool, Any]:

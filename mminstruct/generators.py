@@ -5,6 +5,7 @@ Backends are registered in `BACKENDS` by the name used in `generator.backend`.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -21,6 +22,8 @@ class Generated:
     instructions: list[Instruction] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     tokens: int = 0  # completion tokens a model spent on this image, kept or not
+    # Preference pairs not made, by reason ("unconfirmed_count", "chosen_ungrounded", ...).
+    preference_dropped: Counter = field(default_factory=Counter)
 
 
 class Generator(Protocol):

@@ -10,6 +10,7 @@ raw completion.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 import re
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from mminstruct.backends import Backend, Completion, Request, make_backend
 from mminstruct.config import Config
 from mminstruct.context import render_context
+from mminstruct.errors import MminstructError
 from mminstruct.generators import Generated
 from mminstruct.keys import derived_seed, image_seed
 from mminstruct.parse import Parsed, parse_completion
@@ -27,6 +29,9 @@ from mminstruct.resources import resolve_path
 
 TASKS = ("conversation", "detail", "reasoning")
 _WORDS = re.compile(r"[a-z0-9]+")
+MAX_ERROR_CHARS = 500  # a backend's exception message is cut here in the rejects file
+
+log = logging.getLogger("mminstruct")
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,9 @@ class ModelGenerator:
         self.questions = detail_questions(folder)
         self.backend = backend or make_backend(config.generator)
         self.asked: set[str] = set()  # questions kept so far in this unit (generator.dedup_dataset)
+        # When a list, every prompt's outcome is appended to it: its job (task, sample,
+        # attempt, request.messages), completion (raw text, tokens) and parse. `preview` shows it.
+        self.trace: list[_Outcome] | None = None
 
     def start_unit(self) -> None:
         """Forget the questions of the previous unit: dedup stays unit-local, so resumed and
@@ -111,11 +119,33 @@ class ModelGenerator:
     def _complete(self, jobs: list[_Job]) -> list[_Outcome]:
         if not jobs:
             return []
-        completions = self.backend.complete([job.request for job in jobs])
-        return [
+        completions = self._ask([job.request for job in jobs])
+        outcomes = [
             _Outcome(job, completion, _parse(job.task, completion))
             for job, completion in zip(jobs, completions, strict=True)
         ]
+        if self.trace is not None:
+            self.trace.extend(outcomes)
+        return outcomes
+
+    def _ask(self, requests: list[Request]) -> list[Completion]:
+        """The backend's completions. When it raises (or miscounts), each request is asked
+        again alone, so that only the prompts it fails on become error completions and the
+        build goes on (`generator.max_failure_rate` stops it if that is most of them)."""
+        try:
+            completions = self.backend.complete(requests)
+        except MminstructError:
+            raise  # already says what to do (a missing extra, a refused key)
+        except Exception as exc:  # a bad prompt or a backend bug: costs its prompts only
+            error = f"the {self.backend.name} backend raised {type(exc).__name__}: {exc}"
+        else:
+            if len(completions) == len(requests):
+                return completions
+            error = f"the backend gave {len(completions)} completions for {len(requests)} prompts"
+        if len(requests) == 1:
+            return [Completion("", "error", error=error[:MAX_ERROR_CHARS])]
+        log.warning("%s; asking again one prompt at a time", error[:MAX_ERROR_CHARS])
+        return [self._ask([request])[0] for request in requests]
 
     def _collect(self, record: ImageRecord, outcome: _Outcome, result: Generated) -> None:
         job, completion, parsed = outcome.job, outcome.completion, outcome.parsed

@@ -11,6 +11,8 @@ stopped; the last process to finish merges everything (`finalize`).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import threading
 from collections.abc import Iterator
@@ -20,11 +22,13 @@ from pathlib import Path
 from mminstruct.config import Config, dump_config
 from mminstruct.converters import READERS
 from mminstruct.errors import MminstructError
+from mminstruct.failures import FailureWatch
 from mminstruct.finalize import SOURCE_REJECTS, finalize, finalize_when_complete
 from mminstruct.generators import Generated, Generator, make_generator
+from mminstruct.grounding import ground
 from mminstruct.images import load_image
 from mminstruct.io import file_digests, write_atomic, write_json, write_jsonl
-from mminstruct.keys import sample_key
+from mminstruct.keys import image_seed, sample_key
 from mminstruct.launch import Launch
 from mminstruct.progress import Progress
 from mminstruct.records import ImageRecord, Rejection
@@ -54,12 +58,14 @@ class _Job:
     fingerprint: str
     units: int  # how many units the whole job has
     stop: threading.Event  # set by SIGTERM
+    failures: FailureWatch  # stops the run when the model fails on too many images
 
 
 def run(config: Config, launch: Launch | None = None, force: bool = False) -> dict | None:
     """Build this process's share of the dataset; the merged stats if it also finalized."""
     launch = launch or Launch()
-    with stop_on_sigterm() as stop:  # from the start: a SIGTERM is never a crash
+    # From the start: a SIGTERM is never a crash, a full disk is a message.
+    with stop_on_sigterm() as stop, _disk_errors(config.output.dir):
         out_dir = prepare_output_dir(config, launch)
         items, skipped = read_sources(config)
         units = list(plan_units(items, config.output.shard_max_samples))
@@ -69,7 +75,8 @@ def run(config: Config, launch: Launch | None = None, force: bool = False) -> di
             write_jsonl(out_dir / PARTS / SOURCE_REJECTS, [r.to_json() for r in skipped])
         todo = [i for i in range(len(units)) if launch.owns(i) and i not in done]
         log.info("%s%d of %d shards to build here", launch.prefix, len(todo), len(units))
-        job = _Job(config, out_dir, make_generator(config), current, len(units), stop)
+        watch = FailureWatch.of(config.generator)
+        job = _Job(config, out_dir, make_generator(config), current, len(units), stop, watch)
         progress = Progress(sum(len(units[i]) for i in todo), prefix=launch.prefix)
         for index in todo:
             tally = build_unit(job, index, units[index])
@@ -97,7 +104,7 @@ def prepare_output_dir(config: Config, launch: Launch) -> Path:
             for stray in out_dir.glob(".*.tmp"):  # an interrupted write_atomic of a merged file
                 stray.unlink(missing_ok=True)
             write_atomic(out_dir / "config.yaml", dump_config(config))
-    except PermissionError as exc:
+    except OSError as exc:  # not allowed, read-only, a file where a folder should be...
         raise MminstructError(
             f"cannot write to output.dir {out_dir} ({exc.strerror}); choose a writable folder"
         ) from None
@@ -171,7 +178,9 @@ def _build_batch(job: _Job, batch: list[Item], writer: ShardWriter, tally: Tally
     records = [record for record, _ in ready]
     results = generate_batch(job.generator, job.config, records, [i.data for _, i in ready])
     for (record, image), generated in zip(ready, results, strict=True):
+        job.failures.add(generated)
         tally.tokens += generated.tokens
+        tally.preference_dropped.update(generated.preference_dropped)
         for rejection in generated.rejections:
             tally.reject(rejection)
         if not generated.instructions:
@@ -182,6 +191,8 @@ def _build_batch(job: _Job, batch: list[Item], writer: ShardWriter, tally: Tally
         sample = sample_record(record, key, generated.instructions, job.config.generator.seed)
         writer.write(key, sample_members(key, image, sample))
         tally.written(generated.instructions, image.extension, record.image_id)
+        tally.describe(record, sample)
+    job.failures.check()
 
 
 def generate_batch(
@@ -189,7 +200,58 @@ def generate_batch(
 ) -> list[Generated]:
     """What the generator made for each record, after the checks every backend's output
     goes through. `build` and `preview` both come here."""
-    return generator.generate(records, images)
+    results = generator.generate(records, images)
+    mode = config.generator.grounding
+    results = [ground(record, r, mode) for record, r in zip(records, results, strict=True)]
+    preference = config.tasks.preference
+    if preference.enabled:
+        from mminstruct.preference import add_preference_pairs
+
+        seeds = [image_seed(config.generator.seed, r.dataset, r.image_id) for r in records]
+        results = [
+            add_preference_pairs(record, result, preference, seed)
+            for record, result, seed in zip(records, results, seeds, strict=True)
+        ]
+        if preference.rewrite:
+            _rewrite_rejected(generator, config, records, results)
+    return results
+
+
+def _rewrite_rejected(
+    generator: Generator, config: Config, records: list[ImageRecord], results: list[Generated]
+) -> None:
+    """Model backends: the model rewrites each pair's rejected answer (`tasks.preference`)."""
+    from mminstruct.preference import rewrite_rejected
+    from mminstruct.prompts import load_template
+    from mminstruct.resources import resolve_path
+
+    folder = config.generator.templates
+    template = load_template("preference", resolve_path(folder) if folder else None)
+    rewrite_rejected(generator.backend, template, records, results)
+
+
+# Errors only a write can meet: the disk is full, over quota, or read-only.
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+@contextlib.contextmanager
+def _disk_errors(out_dir: str) -> Iterator[None]:
+    """A full or read-only disk stops the build with what to do, never a traceback.
+
+    The shard being written is dropped (never left under its final name), so a rerun
+    resumes cleanly once there is room.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _DISK_FULL:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise MminstructError(
+            f"cannot write to output.dir {out_dir}: {exc.strerror}{where}; make room (or set "
+            "output.dir to another disk) and rerun the same command to resume "
+            "(finished shards are kept)"
+        ) from None
 
 
 def _chunks(items: list[Item], size: int) -> Iterator[list[Item]]:

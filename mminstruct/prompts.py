@@ -61,6 +61,20 @@ def load_task_templates(folder: Path | None = None) -> dict[str, TaskTemplate]:
     return templates
 
 
+def load_template(name: str, folder: Path | None = None) -> TaskTemplate:
+    """One template file, `<name>.yaml`, from `folder` when it has it, else the shipped one
+    (e.g. `preference`, the prompt that rewrites a rejected answer)."""
+    shipped = shipped_dir("templates")
+    folder = Path(folder) if folder is not None else shipped
+    if not (folder / f"{name}.yaml").is_file():
+        folder = shipped
+    errors: list[str] = []
+    template = _load_template(folder, name, errors)
+    if template is None:
+        raise ConfigError(errors, str(folder))
+    return template
+
+
 def build_messages(template: TaskTemplate, context: str) -> tuple[Message, ...]:
     """System message, one user/assistant pair per example, then the query for `context`."""
     messages = [{"role": "system", "content": template.system}]

@@ -111,3 +111,7 @@ class Instruction:
     task: str  # "conversation" | "detail" | "reasoning"
     turns: tuple[tuple[str, str], ...]  # (question, answer) pairs, without the <image> token
     generator: dict[str, Any] = field(default_factory=dict)  # backend, seed, template, ...
+    # `grounding.ground`: {"score": float, "findings": [...]}; None when not checked.
+    grounding: dict[str, Any] | None = None
+    # `preference.add_preference_pairs`: {"turn", "chosen", "rejected", "error"} each.
+    preference: tuple[dict[str, Any], ...] = ()

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import mminstruct
-from mminstruct.config import Config, config_to_dict
+from mminstruct.config import Config, annotation_files, config_to_dict
 from mminstruct.errors import MminstructError
 from mminstruct.launch import Launch
 from mminstruct.resources import resolve_path, shipped_dir
@@ -29,7 +29,11 @@ PARTS = "_parts"
 _UNIT_FILE = re.compile(
     r"^\.?shard-(\d{6})(?:_\d+)?\.(?:tar|tar\.tmp|stats\.json|rejects\.jsonl)(?:\.[^.]+\.tmp)?$"
 )
-CARD_ONLY = ("dir", "fsync", "license", "pretty_name")  # output keys that do not change samples
+# Output keys that do not change samples.
+CARD_ONLY = ("dir", "fsync", "license", "pretty_name", "license_name", "license_link")
+# Generator keys that decide whether a run goes on, not what its samples are: raising the
+# threshold after a run stopped early resumes it.
+RUN_ONLY = ("max_failure_rate",)
 
 
 class StopRequested(MminstructError):
@@ -41,13 +45,15 @@ def fingerprint(config: Config) -> str:
     settings = config_to_dict(config)
     for key in CARD_ONLY:
         settings["output"].pop(key)
+    for key in RUN_ONLY:
+        settings["generator"].pop(key)
     templates = config.generator.templates
     folder = resolve_path(templates) if templates else shipped_dir("templates")
     state = {
         "config": settings,
         "version": mminstruct.__version__,
         "templates": _folder_digest(folder),
-        "inputs": [_file_state(p) for s in config.sources for p in (*s.instances, *s.captions)],
+        "inputs": [_file_state(p) for s in config.sources for p in annotation_files(s)],
     }
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
 

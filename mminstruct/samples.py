@@ -27,13 +27,36 @@ def sample_record(
             "license": record.license,
         },
         "instructions": [
-            {
-                "task": ins.task,
-                "conversations": llava_conversation(ins, random.Random(f"{seed}:{key}:{i}")),
-                "generator": ins.generator,
-            }
+            instruction_record(ins, random.Random(f"{seed}:{key}:{i}"))
             for i, ins in enumerate(instructions)
         ],
+    }
+
+
+def instruction_record(instruction: Instruction, rng: random.Random) -> dict[str, Any]:
+    """One instruction in the sample JSON: task, LLaVA turns, generator stamp, and, when
+    they ran, its grounding result and preference pairs."""
+    conversations = llava_conversation(instruction, rng)
+    record: dict[str, Any] = {
+        "task": instruction.task,
+        "conversations": conversations,
+        "generator": instruction.generator,
+    }
+    if instruction.grounding is not None:  # {"score", "findings"} from `grounding.ground`
+        record["grounding"] = instruction.grounding
+    if instruction.preference:
+        record["preference"] = [preference_record(p, conversations) for p in instruction.preference]
+    return record
+
+
+def preference_record(pair: dict[str, Any], conversations: list[dict[str, str]]) -> dict:
+    """A pair as written: the prompt is the conversation up to the answered question."""
+    prompt = conversations[: 2 * pair["turn"] + 1]
+    return {
+        "prompt": prompt,
+        "chosen": pair["chosen"],
+        "rejected": pair["rejected"],
+        "error": pair["error"],
     }
 
 

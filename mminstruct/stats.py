@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from mminstruct.records import Instruction, Rejection
+from mminstruct.records import ImageRecord, Instruction, Rejection
 
 
 @dataclass
@@ -21,12 +22,45 @@ class Tally:
     image_formats: Counter = field(default_factory=Counter)  # member extension -> samples
     id_types: set[str] = field(default_factory=set)  # Python types of the written image ids
     rejects: list[Rejection] = field(default_factory=list)
+    # What the written samples hold, for the dataset card (`describe`): task -> {"words" |
+    # "tokens": Counter(length per instruction)}, object categories, image licenses per
+    # source, and template file -> sha256.
+    lengths: dict[str, dict[str, Counter]] = field(default_factory=dict)
+    categories: Counter = field(default_factory=Counter)
+    image_licenses: dict[str, Counter] = field(default_factory=dict)
+    templates: dict[str, str] = field(default_factory=dict)
+    # Grounding checks (`grounding.ground`): "checked" and "flagged" instructions, and the
+    # findings per kind ("count", "object", ...) of the flagged ones.
+    grounding: Counter = field(default_factory=Counter)
+    grounding_kinds: Counter = field(default_factory=Counter)
+    # Preference pairs (`preference.add_preference_pairs`): made, per planted error kind,
+    # and attempts dropped, per reason.
+    preference_pairs: Counter = field(default_factory=Counter)
+    preference_dropped: Counter = field(default_factory=Counter)
 
     def reject(self, rejection: Rejection) -> None:
         """Count a rejection; an image-scope one also counts the image in."""
         self.rejects.append(rejection)
         if rejection.scope == "image":
             self.images_in += 1
+        if rejection.reason == "ungrounded" and rejection.raw:  # `grounding.UNGROUNDED`
+            self.grounded(json.loads(rejection.raw).get("grounding"))
+
+    def _grounding_json(self) -> dict[str, Any]:
+        """{"grounding": {"checked", "flagged", "by_kind"}}; nothing when the checks were off."""
+        if not self.grounding["checked"]:
+            return {}
+        counts = {name: self.grounding[name] for name in ("checked", "flagged")}
+        return {"grounding": {**counts, "by_kind": dict(sorted(self.grounding_kinds.items()))}}
+
+    def grounded(self, grounding: dict[str, Any] | None) -> None:
+        """Count one instruction's grounding result (None: it was not checked)."""
+        if grounding is None:
+            return
+        findings = grounding.get("findings", [])
+        self.grounding["checked"] += 1
+        self.grounding["flagged"] += bool(findings)
+        self.grounding_kinds.update(f["kind"] for f in findings)
 
     def written(self, instructions: list[Instruction], extension: str, image_id: object) -> None:
         """Count an image written with its instructions."""
@@ -36,6 +70,19 @@ class Tally:
         self.id_types.add(type(image_id).__name__)
         self.instructions.update(i.task for i in instructions)
         self.turns += sum(len(i.turns) for i in instructions)
+        for instruction in instructions:
+            self.grounded(instruction.grounding)
+            self.preference_pairs.update(p["error"]["kind"] for p in instruction.preference)
+
+    def describe(self, record: ImageRecord, sample: dict[str, Any]) -> None:
+        """Count what a written sample holds: its lengths (from the very JSON written, so a
+        recount from the shards agrees), its object categories and its image license."""
+        for task, kind, length in sample_lengths(sample):
+            self.lengths.setdefault(task, {}).setdefault(kind, Counter())[length] += 1
+        self.templates.update(sample_templates(sample))
+        self.categories.update(o.category for o in record.objects)
+        licenses = self.image_licenses.setdefault(record.dataset, Counter())
+        licenses[license_label(record.license)] += 1
 
     def to_json(self) -> dict[str, Any]:
         """The counts, as stored in each shard's stats file."""
@@ -49,10 +96,64 @@ class Tally:
             "image_formats": dict(sorted(self.image_formats.items())),
             "image_id_types": sorted(self.id_types),
             "rejects": dict(sorted(Counter(r.reason for r in self.rejects).items())),
+            "rejects_by_task": _by_task(self.rejects),
+            "lengths": {
+                t: {k: _keyed(c) for k, c in kinds.items()} for t, kinds in self.lengths.items()
+            },
+            "categories": dict(sorted(self.categories.items())),
+            "image_licenses": {d: dict(sorted(c.items())) for d, c in self.image_licenses.items()},
+            "templates": dict(sorted(self.templates.items())),
+            **self._grounding_json(),
+            "preference": {
+                "pairs": sum(self.preference_pairs.values()),
+                "by_kind": dict(sorted(self.preference_pairs.items())),
+                "dropped": dict(sorted(self.preference_dropped.items())),
+            },
         }
 
 
+def sample_lengths(sample: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """(task, "words" | "tokens", length) for each instruction of a written sample's JSON:
+    words in its answers, and the completion tokens a model backend recorded."""
+    lengths = []
+    for instruction in sample.get("instructions", []):
+        task = instruction["task"]
+        answers = [t["value"] for t in instruction["conversations"] if t["from"] == "gpt"]
+        lengths.append((task, "words", sum(len(a.split()) for a in answers)))
+        tokens = (instruction.get("generator") or {}).get("completion_tokens")
+        if isinstance(tokens, int):
+            lengths.append((task, "tokens", tokens))
+    return lengths
+
+
+def sample_templates(sample: dict[str, Any]) -> dict[str, str]:
+    """Template file -> sha256 prefix, as recorded by each instruction of a sample."""
+    stamps = (i.get("generator") or {} for i in sample.get("instructions", []))
+    return {s["template"]: s.get("template_sha256", "") for s in stamps if s.get("template")}
+
+
+def license_label(license: dict[str, Any] | None) -> str:
+    """`name <url>` (a Markdown autolink) for an image's license, or `unknown`."""
+    if not license or not license.get("name"):
+        return "unknown"
+    return f"{license['name']} <{license['url']}>" if license.get("url") else str(license["name"])
+
+
+def _by_task(rejects: list[Rejection]) -> dict[str, dict[str, int]]:
+    counts: dict[str, Counter] = {}
+    for r in rejects:
+        if r.task is not None:
+            counts.setdefault(r.task, Counter())[r.reason] += 1
+    return {task: dict(sorted(c.items())) for task, c in sorted(counts.items())}
+
+
+def _keyed(counts: Counter) -> dict[str, int]:
+    """A length histogram with JSON keys, in length order."""
+    return {str(length): n for length, n in sorted(counts.items())}
+
+
 COUNTERS = ("images_in", "images_written", "images_rejected", "turns", "tokens")
+TOP_CATEGORIES = 50  # object categories kept in the merged stats.json, most frequent first
 
 
 def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -65,7 +166,30 @@ def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
             total.update(part.get(name, {}))
         merged[name] = dict(sorted(total.items()))
     merged["instructions_total"] = sum(merged["instructions"].values())
+    for name in ("rejects_by_task", "lengths", "image_licenses", "grounding", "preference"):
+        merged[name] = _merge_nested([p.get(name, {}) for p in parts])
+    categories: Counter = Counter()
+    for part in parts:
+        categories.update(part.get("categories", {}))
+    merged["categories_distinct"] = len(categories)
+    top = sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_CATEGORIES]
+    merged["categories"] = dict(top)
+    templates = {k: v for part in parts for k, v in part.get("templates", {}).items()}
+    merged["templates"] = dict(sorted(templates.items()))
     merged["shards"] = [shard for part in parts for shard in part.get("shards", [])]
     merged["samples"] = sum(s["samples"] for s in merged["shards"])
     merged["bytes"] = sum(s["bytes"] for s in merged["shards"])
     return merged
+
+
+def _merge_nested(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum dicts of counts nested to any depth (`{"conversation": {"words": {"12": 3}}}`)."""
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if isinstance(value, dict):
+                merged[key] = _merge_nested([merged.get(key, {}), value])
+            else:
+                merged[key] = merged.get(key, 0) + value
+    ordered = sorted(merged.items(), key=lambda kv: (int(kv[0]) if kv[0].isdigit() else -1, kv[0]))
+    return dict(ordered)
