@@ -76,11 +76,23 @@ class Handler(BaseHTTPRequestHandler):
             action = server.plan.pop(0) if server.plan else "ok"
             server.in_flight += 1
             server.max_in_flight = max(server.max_in_flight, server.in_flight)
+        self.counted = True
         try:
             self.act(action, body)
         finally:
-            with server.lock:
-                server.in_flight -= 1
+            self.done_in_flight()
+
+    def send_response(self, *args, **kwargs) -> None:
+        # A request stops counting as in flight once its answer starts: the client may send
+        # its next request as soon as it has read this one, before this thread moves on.
+        self.done_in_flight()
+        super().send_response(*args, **kwargs)
+
+    def done_in_flight(self) -> None:
+        if getattr(self, "counted", False):
+            self.counted = False
+            with self.server.lock:
+                self.server.in_flight -= 1
 
     def act(self, action: str, body: dict) -> None:
         if action == "drop":
