@@ -6,7 +6,8 @@ with one entry per image: `file_name`, `width`, `height`, `image_id`, `annotatio
 as [subject index, object index, predicate index] into that image's annotations.
 
 Only the fields read here are decoded (the segment lists are skipped). A bad box or
-relation is skipped and counted; a bad image entry rejects its image.
+relation is skipped and counted; a bad image entry rejects its image; a second entry for
+an image id already read is skipped and counted.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ class _PsgFile(msgspec.Struct):
     predicate_classes: list[str] | None = None
 
 
+class _LoosePsgFile(_PsgFile):
+    """A file with an entry that is not an object: each entry is then decoded on its own."""
+
+    data: list[msgspec.Raw] | None = None
+
+
 def read_psg(source: PsgSourceConfig) -> Iterator[ImageRecord | Rejection]:
     """Every image of a PSG file: a record or a rejection, followed by its skipped records."""
     path = resolve_path(source.annotations)
@@ -54,10 +61,23 @@ def read_psg(source: PsgSourceConfig) -> Iterator[ImageRecord | Rejection]:
     images_dir = resolve_path(source.images)
     # Panoptic annotation boxes every thing of its classes: an absent one is truly absent.
     vocabulary = tuple(sorted({_class_name(c) for c in psg.thing_classes}))
+    first_seen: dict[Any, int] = {}  # image id -> the data index that listed it first
     for i, entry in enumerate(psg.data):
         skips: list[Rejection] = []
         where = f"{path.name}: data[{i}]"
-        yield _record(entry, where, classes, psg, source, images_dir, vocabulary, skips)
+        if not isinstance(entry, _Entry):  # the decoding error, from `_loosely`
+            yield Rejection("bad_image_entry", f"{where}: {entry}", source.name, None)
+            continue
+        record = _record(entry, where, classes, psg, source, images_dir, vocabulary, skips)
+        image_id = record.image_id
+        if isinstance(record, ImageRecord) and image_id in first_seen:
+            detail = (
+                f"{where}: image_id {image_id!r} is listed already at data[{first_seen[image_id]}]"
+            )
+            yield _skip("duplicate_image_entry", f"{detail}; skipped", source.name, image_id)
+            continue
+        first_seen.setdefault(image_id, i)
+        yield record
         yield from skips
 
 
@@ -67,7 +87,7 @@ def _load(path: Path) -> _PsgFile:
             open(path, "rb") as handle,
             mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as raw,
         ):
-            psg = msgspec.json.decode(raw, type=_PsgFile)
+            psg = _decode(raw)
     except FileNotFoundError:
         raise InputError(f"{path}: file not found; check `annotations` in your config") from None
     except msgspec.ValidationError as exc:
@@ -80,6 +100,25 @@ def _load(path: Path) -> _PsgFile:
     if missing:
         raise InputError(f"{path}: not a psg.json file: no {', '.join(missing)} at the top level")
     return psg
+
+
+def _decode(raw: Any) -> _PsgFile:
+    """The file; an entry of `data` that is not an object is replaced by the error message."""
+    try:
+        return msgspec.json.decode(raw, type=_PsgFile)
+    except msgspec.ValidationError as exc:
+        if "`$.data[" not in str(exc):  # a class list of the wrong shape: the whole file
+            raise
+    psg = msgspec.json.decode(raw, type=_LoosePsgFile)
+    psg.data = [_entry_or_error(entry) for entry in psg.data or ()]
+    return psg
+
+
+def _entry_or_error(raw: msgspec.Raw) -> _Entry | str:
+    try:
+        return msgspec.json.decode(raw, type=_Entry)
+    except msgspec.ValidationError as exc:
+        return f"must be an object ({exc})"
 
 
 def _record(

@@ -3,8 +3,10 @@
 Every file of the release is a JSON list with one entry per image, hundreds of MB for
 relationships.json. Each is read as a stream (`mminstruct.jsonstream`), and the files are
 walked side by side: the official files list images in the same order, so only the current
-image's entries are in memory. Files in another order still work; entries met ahead of
-their image wait in a buffer (memory then grows, and a warning says so).
+image's entries are in memory. A file that lacks some images (a subset) costs nothing more
+when image_data.json gives the order: reading stops at the first entry of a later image.
+Files in another order still work; entries met ahead of their image wait in a buffer
+(memory then grows, and a warning says so).
 
 Images come in the order of image_data.json when it is given (their sizes come from there);
 without it, in the order the annotation files name them, with sizes read from the image
@@ -36,6 +38,7 @@ from mminstruct.resources import resolve_path
 log = logging.getLogger("mminstruct")
 
 BUFFER_WARNING = 10_000  # entries waiting for their image before the reader warns
+ALIGNED_AFTER = 100  # entries in image_data order before a missing image stops reading ahead
 IMAGE_FOLDERS = ("VG_100K", "VG_100K_2")
 
 
@@ -102,10 +105,17 @@ class _RelationshipsEntry(msgspec.Struct, gc=False):
     relationships: list[_Relationship] | None = None
 
 
-class _LooseRelationshipsEntry(msgspec.Struct, gc=False):
+class _LooseEntry(msgspec.Struct, gc=False):
+    """An entry of any file whose list holds an item of the wrong shape (a number, null):
+    the items are then checked one by one, so that a bad one costs only itself."""
+
     image_id: Any = None
     id: Any = None
-    relationships: list[_LooseRelationship] | None = None
+    image_url: Any = None
+    objects: Any = None
+    attributes: Any = None
+    relationships: Any = None
+    regions: Any = None
 
 
 class _RegionsEntry(msgspec.Struct, gc=False):
@@ -114,9 +124,14 @@ class _RegionsEntry(msgspec.Struct, gc=False):
     regions: list[_Region] | None = None
 
 
-# An entry that does not decode as its type is decoded again as this looser one, so that
-# one broken relationship costs only itself.
-LOOSE_TYPES: dict[type, type] = {_RelationshipsEntry: _LooseRelationshipsEntry}
+# An annotation entry that does not decode as its type is decoded again as this looser one,
+# so that one broken object, relation or region costs only itself.
+LOOSE_TYPES: dict[type, type] = {
+    _ObjectsEntry: _LooseEntry,
+    _AttributesEntry: _LooseEntry,
+    _RelationshipsEntry: _LooseEntry,
+    _RegionsEntry: _LooseEntry,
+}
 
 # config key -> the type of one entry of that file, in the order the files are merged
 ENTRY_TYPES: dict[str, type] = {
@@ -137,8 +152,9 @@ def read_visual_genome(source: VisualGenomeSourceConfig) -> Iterator[ImageRecord
     ]
     images_dir = resolve_path(source.images)
     captions = _coco_captions(source)
+    files = {stream.key: stream.path.name for stream in streams}
     for image_id, info, parts in _join(source, streams, skips):
-        image = _Image(image_id, source.name, images_dir, info, parts, skips, captions)
+        image = _Image(image_id, source.name, images_dir, info, parts, skips, captions, files)
         yield image.record()
         yield from skips
         skips.clear()
@@ -156,6 +172,8 @@ class _Stream:
         self.entries = self._entries(entry_type)
         self.pending: dict[ImageId, Any] = {}
         self.warned = False
+        self.ordered: int | None = 0  # entries read in image_data order; None: out of order
+        self.last_place = -1
 
     def _entries(self, entry_type: type) -> Iterator[tuple[ImageId, Any]]:
         seen: set[ImageId] = set()
@@ -175,27 +193,50 @@ class _Stream:
                 seen.add(image_id)
                 yield image_id, entry
 
-    def take(self, image_id: ImageId) -> Any:
-        """This file's entry for `image_id`, reading ahead as far as needed; None if none."""
+    def take(self, image_id: ImageId, rank: dict[ImageId, int] | None = None) -> Any:
+        """This file's entry for `image_id`, reading ahead as far as needed; None if none.
+
+        With `rank` (each image's place in image_data.json), once the file has listed
+        ALIGNED_AFTER images in that order, reading stops at the first entry of a later
+        image: the file has none for this one, and nothing more is read.
+        """
         if image_id in self.pending:
             return self.pending.pop(image_id)
         for found, entry in self.entries:
+            self._note_order(found, rank)
             if found == image_id:
                 return entry
             self.pending[found] = entry
+            if self._in_order(found, rank) and rank.get(found, -1) > rank[image_id]:
+                return None  # an ordered file has moved past this image: it has none
             if len(self.pending) > BUFFER_WARNING and not self.warned:
                 self.warned = True
                 log.warning(
-                    "%s lists images in another order than the other files; "
-                    "its entries are buffered until their image comes (memory grows)",
+                    "%s lists images in another order than the other files, or lacks "
+                    "some of them; its entries are buffered until their image comes "
+                    "(memory grows)",
                     self.path,
                 )
         return None
 
+    def _note_order(self, found: ImageId, rank: dict[ImageId, int] | None) -> None:
+        """Count entries read in image_data.json's order; one out of order ends the count."""
+        if rank is None or self.ordered is None:
+            return
+        place = rank.get(found)
+        if place is None or place <= self.last_place:
+            self.ordered = None
+        else:
+            self.ordered, self.last_place = self.ordered + 1, place
+
+    def _in_order(self, found: ImageId, rank: dict[ImageId, int] | None) -> bool:
+        return rank is not None and self.ordered is not None and self.ordered >= ALIGNED_AFTER
+
     def rest(self) -> Iterator[tuple[ImageId, Any]]:
-        """Entries no image has taken yet: buffered ones, then the unread rest of the file."""
-        while self.pending:
-            yield self.pending.popitem()  # type: ignore[misc]
+        """Entries no image has taken yet: buffered ones, then the unread rest of the file,
+        each in file order."""
+        pending, self.pending = self.pending, {}
+        yield from pending.items()
         yield from self.entries
 
     def _skip(self, reason: str, detail: str, image_id: ImageId | None) -> None:
@@ -210,17 +251,31 @@ def _join(
         infos = _Stream(
             "image_data", resolve_path(source.image_data), _ImageInfo, source.name, skips
         )
-        for image_id, info in infos.rest():
-            yield image_id, info, {s.key: s.take(image_id) for s in streams}
+        listed = list(infos.rest())  # small: sizes and ids of every image, no annotations
+        rank = {image_id: place for place, (image_id, _) in enumerate(listed)}
+        for image_id, info in listed:
+            yield image_id, info, {s.key: s.take(image_id, rank) for s in streams}
         for stream in streams:
             for image_id, _ in stream.rest():
-                detail = f"{stream.path.name}: image {image_id} has no entry in image_data.json"
-                stream._skip("annotation_without_image", detail, image_id)
+                stream._skip(*_leftover(stream, image_id, rank), image_id)
         return
     for k, stream in enumerate(streams):  # no image list: every image any file names
         for image_id, entry in stream.rest():
             parts = {stream.key: entry} | {s.key: s.take(image_id) for s in streams[k + 1 :]}
             yield image_id, None, parts
+
+
+def _leftover(stream: _Stream, image_id: ImageId, rank: dict[ImageId, int]) -> tuple[str, str]:
+    """(reason, detail) for an entry no image took."""
+    if image_id not in rank:
+        detail = f"{stream.path.name}: image {image_id} has no entry in image_data.json"
+        return "annotation_without_image", detail
+    detail = (
+        f"{stream.path.name}: the entry of image {image_id} comes after those of later images "
+        f"of image_data.json, after {ALIGNED_AFTER} in its order; sort the file like "
+        "image_data.json to use it"
+    )
+    return "entry_out_of_order", detail
 
 
 def _loosely(error: ElementError, entry_type: type) -> Any:
@@ -265,6 +320,7 @@ class _Image:
     parts: dict[str, Any]
     skips: list[Rejection]
     coco_captions: dict[Any, list[str]]
+    files: dict[str, str]  # file key -> the file's name, for messages
     width: int = 0
     height: int = 0
     objects: list[list[Any]] = field(default_factory=list)  # [name, box, attributes]
@@ -324,16 +380,16 @@ class _Image:
     # ---- annotations
 
     def _add_objects(self, entry: _ObjectsEntry) -> None:
-        for i, obj in enumerate(entry.objects or ()):
-            self._object(obj, f"objects.json: image {self.image_id}: objects[{i}]")
+        for where, obj in self._items(entry, "objects", _Object, "bad_object"):
+            self._object(obj, where)
 
     def _add_attributes(self, entry: _AttributesEntry) -> None:
-        for i, obj in enumerate(entry.attributes or ()):
-            self._object(obj, f"attributes.json: image {self.image_id}: attributes[{i}]")
+        for where, obj in self._items(entry, "attributes", _Object, "bad_object"):
+            self._object(obj, where)
 
     def _add_relationships(self, entry: _RelationshipsEntry) -> None:
-        for i, rel in enumerate(entry.relationships or ()):
-            where = f"relationships.json: image {self.image_id}: relationships[{i}]"
+        items = self._items(entry, "relationships", _LooseRelationship, "bad_relation")
+        for where, rel in items:
             predicate = clean_predicate(rel.predicate)
             if not predicate:
                 self._skip("empty_predicate", f"{where}: 'predicate' is empty or not text")
@@ -345,6 +401,23 @@ class _Image:
                 self._skip("self_relation", f"{where}: subject and object are one object")
                 continue
             self.relations.append(Relation(ends[0], predicate, ends[1]))
+
+    def _items(
+        self, entry: Any, key: str, item_type: type, reason: str
+    ) -> Iterator[tuple[str, Any]]:
+        """(where, item) for each item of the entry's `key` list that is a JSON object; any
+        other item, or a `key` that is not a list, is skipped and counted as `reason`."""
+        items = getattr(entry, key)
+        where = f"{self.files[key]}: image {self.image_id}: {key}"
+        if items is not None and not isinstance(items, list):
+            self._skip(reason, f"{where}: must be a list, got {_preview(items)}")
+            return
+        for i, item in enumerate(items or ()):
+            value = _as_struct(item, item_type)
+            if value is None:
+                self._skip(reason, f"{where}[{i}]: must be an object, got {_preview(item)}")
+            else:
+                yield f"{where}[{i}]", value
 
     def _end(self, rel: _Relationship, side: str, where: str) -> int | None:
         """The object index of a relation's subject or object; None (and a skip) if unusable."""
@@ -394,8 +467,8 @@ class _Image:
     def _regions(self) -> tuple[Region, ...]:
         entry = self.parts.get("regions")
         regions: dict[str, Region] = {}
-        for i, region in enumerate(entry.regions or () if entry is not None else ()):
-            where = f"regions file: image {self.image_id}: regions[{i}]"
+        items = self._items(entry, "regions", _Region, "bad_region") if entry is not None else ()
+        for where, region in items:
             phrase = clean_caption(region.phrase)
             box = clip_box(
                 [region.x, region.y, region.width, region.height], self.width, self.height
@@ -409,6 +482,21 @@ class _Image:
 
     def _skip(self, reason: str, detail: str) -> None:
         self.skips.append(Rejection(reason, detail, self.dataset, self.image_id, record_only=True))
+
+
+def _as_struct(item: Any, item_type: type) -> Any:
+    """`item` as `item_type`: already decoded as a struct, or a JSON object; else None."""
+    if isinstance(item, msgspec.Struct):
+        return item
+    try:
+        return msgspec.convert(item, item_type) if isinstance(item, dict) else None
+    except msgspec.ValidationError:
+        return None
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _object_ids(obj: _Object) -> list[Any]:

@@ -10,7 +10,6 @@ adds one example per task read from the shards and the plots of `mminstruct.plot
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import re
 import statistics
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from typing import Any
 
 import mminstruct
 from mminstruct.io import write_atomic
-from mminstruct.readback import iter_samples, shard_paths
+from mminstruct.readback import iter_samples, read_bookkeeping, shard_paths
 
 CARD = "README.md"
 PLOTS_DIR = "plots"
@@ -571,8 +570,14 @@ def regenerate_card(out_dir: Path) -> Path:
         raise MminstructError(
             f"{stats_path} not found; finish the build first (`mminstruct finalize {out_dir}`)"
         )
-    stats = json.loads(stats_path.read_text(encoding="utf-8"))
-    config = config_to_dict(load_config(out_dir / "config.yaml"))
+    config_path = out_dir / "config.yaml"
+    if not config_path.is_file():
+        raise MminstructError(
+            f"{config_path} not found: the card is written from the config the build ran "
+            f"with; put that config there (with output.dir: {out_dir}) and run this again"
+        )
+    stats = read_bookkeeping(stats_path)
+    config = config_to_dict(load_config(config_path))
     return write_card(out_dir, config, stats)
 
 
@@ -594,6 +599,9 @@ import datasets
 dataset = datasets.load_dataset("path/to/this/folder", split="train")  # or streaming=True
 ```
 
+(`datasets` caches a local folder by this card: after rebuilding into the same folder, add
+`download_mode="force_redownload"`.)
+
 `shards.wids.json` is a wids shard index (random access by sample number), and
 `manifest.json` lists every shard with its sha256. For LLaVA's `train.py`, export one JSON
 record per instruction plus the image files:
@@ -603,14 +611,16 @@ mminstruct export path/to/this/folder --format llava --dest llava/
 # then: --data_path llava/llava.json --image_folder llava/images
 ```
 
-In each record, `instructions` is a list of `{"task", "conversations", "generator"}`;
-`conversations` alternate `human`/`gpt` from `human`, and the first human turn holds
-`<image>` once; `generator` records backend, model, template and its hash, seed and token
-counts."""
+In each record, `instructions` is a list of `{"task", "conversations", "generator"}`, with
+`grounding` and `preference` where those ran; `conversations` alternate `human`/`gpt` from
+`human`, and the first human turn holds `<image>` once; `generator` records backend, model,
+template and its hash, seed and token counts."""
 
 LIMITATIONS = """- The instructions are generated, not written by people: answers can be wrong, vague or
   about things the image does not show. They were checked for format, source leaks,
-  refusals and repetition (see the rejections above), not for truth.
+  refusals and repetition (see the rejections above) and, unless `generator.grounding` was
+  off, for a few kinds of claims that contradict the annotations (counts, objects, absence,
+  positions, relations); they were not checked for truth in general.
 - The text is written from annotations (captions, boxes, relations) or, for `hf-vlm`,
   from the pixels: it inherits the gaps, errors and biases of the source annotations (who
   and what was photographed and labelled, in which words) and of the model (its training

@@ -181,7 +181,12 @@ def _add_publishing(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     export.add_argument("output_dir", help="the output.dir of a finished build")
-    export.add_argument("--format", choices=("llava", "jsonl", "dpo"), default="llava")
+    export.add_argument(
+        "--format",
+        choices=("llava", "jsonl", "dpo"),
+        default="llava",
+        help="llava: DEST/llava.json (default); jsonl: DEST/llava.jsonl; dpo: DEST/dpo.jsonl",
+    )
     export.add_argument("--dest", required=True, metavar="DIR", help="folder to write into")
 
 
@@ -270,9 +275,9 @@ def _card(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
+    from mminstruct.readback import read_bookkeeping
     from mminstruct.recount import disagreements, index_disagreements, recount
 
     out = Path(args.output_dir)
@@ -287,7 +292,7 @@ def _stats(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"{path} is missing: nothing to check against (run `mminstruct finalize {out}`)")
         return 1
-    problems = disagreements(counted, json.loads(path.read_text(encoding="utf-8")))
+    problems = disagreements(counted, read_bookkeeping(path))
     problems += index_disagreements(out, counted)
     if problems:
         print(f"{len(problems)} disagreement(s) with the shards:")

@@ -286,32 +286,7 @@ def dump_config(config: Config) -> str:
 
 
 def _check_consistency(config: Config, errors: list[str]) -> None:
-    if not config.sources:
-        errors.append("sources: at least one source is needed")
-    names: dict[str, int] = {}
-    for i, source in enumerate(config.sources):
-        if source.kind == "coco" and not source.instances and not source.captions:
-            errors.append(f"sources.{i}: give `instances` and/or `captions` files")
-        if source.kind == "coco" and source.relations and not source.instances:
-            errors.append(f"sources.{i}.relations: relations need the `instances` they refer to")
-        annotation_files = ("image_data", "objects", "relationships", "attributes", "regions")
-        if source.kind == "visual_genome" and not any(
-            getattr(source, name) for name in annotation_files
-        ):
-            errors.append(
-                f"sources.{i}: give at least one of `image_data`, `objects`, `relationships`, "
-                "`attributes`, `regions`"
-            )
-        if source.name in names:
-            errors.append(
-                f"sources.{i}.name: '{source.name}' is already used by sources.{names[source.name]}"
-                " (sample keys would collide); give each source its own name"
-            )
-        names.setdefault(source.name, i)
-        if not DATASET_NAME.match(source.name):
-            errors.append(
-                f"sources.{i}.name: {source.name!r} must be 1-32 letters, digits or underscores"
-            )
+    _check_sources(config.sources, errors)
     positive = {
         "output.shard_max_samples": config.output.shard_max_samples,
         "output.shard_max_bytes": config.output.shard_max_bytes,
@@ -331,28 +306,7 @@ def _check_consistency(config: Config, errors: list[str]) -> None:
         errors.append(
             f"context.max_objects: must be at least 1 or null, got {config.context.max_objects}"
         )
-    preference = config.tasks.preference
-    if preference.pairs < 1:
-        errors.append(f"tasks.preference.pairs: must be at least 1, got {preference.pairs}")
-    kinds = ("object", "count", "position", "relation")
-    for kind in preference.errors:
-        if kind not in kinds:
-            choices = ", ".join(f"'{k}'" for k in kinds)
-            errors.append(
-                f"tasks.preference.errors: {kind!r} is not an error kind; choose from {choices}"
-            )
-    if preference.enabled and not preference.errors:
-        errors.append("tasks.preference.errors: give at least one error kind")
-    if preference.rewrite and config.generator.backend == "template":
-        errors.append(
-            "tasks.preference.rewrite: needs a model backend (generator.backend: hf, hf-vlm "
-            "or openai); the template backend keeps the substituted answers"
-        )
-    if preference.enabled and config.generator.grounding == "off":
-        errors.append(
-            "tasks.preference: pairs are confirmed by the grounding checks; "
-            "set generator.grounding to 'annotate' or 'filter'"
-        )
+    _check_preference(config, errors)
     for key in ("max_relations", "max_attributes", "regions"):
         if getattr(config.context, key) < 0:
             errors.append(f"context.{key}: must be at least 0, got {getattr(config.context, key)}")
@@ -375,6 +329,58 @@ def _check_consistency(config: Config, errors: list[str]) -> None:
     _check_secrets(generator, errors)
     if config.limit is not None and config.limit < 1:
         errors.append(f"limit: must be at least 1 or null, got {config.limit}")
+
+
+def _check_sources(sources: tuple[SourceConfig, ...], errors: list[str]) -> None:
+    if not sources:
+        errors.append("sources: at least one source is needed")
+    names: dict[str, int] = {}
+    for i, source in enumerate(sources):
+        if source.kind == "coco" and not source.instances and not source.captions:
+            errors.append(f"sources.{i}: give `instances` and/or `captions` files")
+        if source.kind == "coco" and source.relations and not source.instances:
+            errors.append(f"sources.{i}.relations: relations need the `instances` they refer to")
+        vg_files = ("image_data", "objects", "relationships", "attributes", "regions")
+        if source.kind == "visual_genome" and not any(getattr(source, name) for name in vg_files):
+            errors.append(
+                f"sources.{i}: give at least one of `image_data`, `objects`, `relationships`, "
+                "`attributes`, `regions`"
+            )
+        if source.name in names:
+            errors.append(
+                f"sources.{i}.name: '{source.name}' is already used by sources.{names[source.name]}"
+                " (sample keys would collide); give each source its own name"
+            )
+        names.setdefault(source.name, i)
+        if not DATASET_NAME.match(source.name):
+            errors.append(
+                f"sources.{i}.name: {source.name!r} must be 1-32 letters, digits or underscores"
+            )
+
+
+def _check_preference(config: Config, errors: list[str]) -> None:
+    preference = config.tasks.preference
+    if preference.pairs < 1:
+        errors.append(f"tasks.preference.pairs: must be at least 1, got {preference.pairs}")
+    kinds = ("object", "count", "position", "relation")
+    for kind in preference.errors:
+        if kind not in kinds:
+            choices = ", ".join(f"'{k}'" for k in kinds)
+            errors.append(
+                f"tasks.preference.errors: {kind!r} is not an error kind; choose from {choices}"
+            )
+    if preference.enabled and not preference.errors:
+        errors.append("tasks.preference.errors: give at least one error kind")
+    if preference.rewrite and config.generator.backend == "template":
+        errors.append(
+            "tasks.preference.rewrite: needs a model backend (generator.backend: hf, hf-vlm "
+            "or openai); the template backend keeps the substituted answers"
+        )
+    if preference.enabled and config.generator.grounding == "off":
+        errors.append(
+            "tasks.preference: pairs are confirmed by the grounding checks; "
+            "set generator.grounding to 'annotate' or 'filter'"
+        )
 
 
 def _check_secrets(generator: GeneratorConfig, errors: list[str]) -> None:

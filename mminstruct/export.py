@@ -1,14 +1,15 @@
-"""Export a built dataset for LLaVA's `train.py`: one JSON record per instruction + images.
+"""Export a built dataset for LLaVA's `train.py` or TRL's `DPOTrainer`, with the images.
 
 `llava` writes `llava.json`, a list of `{"id", "image", "conversations"}` (LLaVA's own
 format); `jsonl` writes the same records to `llava.jsonl`, one per line. `dpo` writes
 `dpo.jsonl`, one preference pair per line in the layout TRL's `DPOTrainer` reads for
 vision-language models: `images` (paths relative to the file), and `prompt`, `chosen`,
-`rejected` as conversations of `{"role", "content": [{"type": "image" | "text", "text"}]}`. Images are copied
-into `images/` as `<key>.<ext>` (their original bytes), so two sources with the same file
-name never collide; train with `--data_path DEST/llava.json --image_folder DEST/images`.
-Everything is read from the shards themselves. The record file is written last and
-atomically: a killed export never leaves a partial one.
+`rejected` as conversations of `{"role", "content": [{"type": "image" | "text", "text"}]}`
+(an image item's `text` is null). Images are copied into `images/` as `<key>.<ext>` (their
+original bytes), so two sources with the same file name never collide; train with
+`--data_path DEST/llava.json --image_folder DEST/images`. Everything is read from the
+shards themselves. The record file is written last and atomically: a killed export never
+leaves a partial one.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Exported:
 
 
 def export(out_dir: Path, dest: Path, fmt: str = "llava") -> Exported:
-    """Export the shards of `out_dir` into `dest` in format `fmt` (`llava` or `jsonl`)."""
+    """Export the shards of `out_dir` into `dest` in format `fmt` (`llava`, `jsonl` or `dpo`)."""
     if fmt not in FORMATS:
         raise MminstructError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     dest = _prepare_dest(Path(dest))

@@ -831,8 +831,7 @@ def relation_claims(s: Sentence) -> list[Claim]:
     for m in s.mentions:
         if not asserted(s, m) or not quantity(s, m).determined:
             continue
-        j = _skip_gap(s.tokens, m.end)
-        family, after = _preposition(s.tokens, j)
+        family, j, after = relation_preposition(s.tokens, m.end)
         target = _object_mention(s, after) if family else None
         if target is None or set(target.term.categories) & set(m.term.categories):
             continue
@@ -840,6 +839,14 @@ def relation_claims(s: Sentence) -> list[Claim]:
         value = (family, target.term.categories)
         found.append(Claim("relation", m.term.categories, value, text))
     return found
+
+
+def relation_preposition(words: Sequence[str], end: int) -> tuple[str | None, int, int]:
+    """(family, start, end) of the preposition a relation claim reads after a mention that
+    ends at `end`, past verbs and adverbs ("is curled up [on top of]"); family None if none."""
+    j = _skip_gap(words, end)
+    family, after = _preposition(words, j)
+    return family, j, after
 
 
 def _skip_gap(words: Sequence[str], start: int) -> int:

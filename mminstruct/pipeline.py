@@ -227,7 +227,7 @@ def _rewrite_rejected(
 
     folder = config.generator.templates
     template = load_template("preference", resolve_path(folder) if folder else None)
-    rewrite_rejected(generator.backend, template, records, results)
+    rewrite_rejected(generator.backend, template, records, results, config.generator.seed)
 
 
 # Errors only a write can meet: the disk is full, over quota, or read-only.

@@ -14,7 +14,7 @@ an error of the planted kind that the chosen answer does not have. Kinds:
   subject and object swapped.
 
 Only answers that pass the grounding checks are chosen. An error that cannot be planted
-(nothing to change) or that the checks do not confirm is dropped and counted.
+(nothing to change) is skipped; one that the checks do not confirm is dropped and counted.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from typing import Any
 
 from mminstruct.config import PreferenceTask
 from mminstruct.generators import Generated
-from mminstruct.grounding import check_text, facts, find_mentions
-from mminstruct.lexicon import NUMBERS, token_spans
+from mminstruct.grounding import check_text, facts, find_mentions, relation_preposition
+from mminstruct.keys import derived_seed, image_seed
+from mminstruct.lexicon import DETERMINERS, NUMBERS, adjective_like, token_spans
 from mminstruct.records import ImageRecord, Instruction
 from mminstruct.rule_based import noun, number_word, with_article
 from mminstruct.sample_scenes import CATEGORIES
@@ -94,8 +95,8 @@ def add_preference_pairs(
 def preference_pairs(
     record: ImageRecord, instruction: Instruction, options: PreferenceTask, rng: random.Random
 ) -> tuple[list[dict[str, Any]], Counter]:
-    """Up to `options.pairs` pairs for one instruction: `{"turn", "chosen", "rejected",
-    "error": {"kind", "detail"}}`, and why other attempts were dropped."""
+    """Up to `options.pairs` pairs for one instruction, at most one per answer: `{"turn",
+    "chosen", "rejected", "error": Planted.error()}`, and why other attempts were dropped."""
     pairs: list[dict[str, Any]] = []
     dropped: Counter = Counter()
     known = facts(record)
@@ -122,12 +123,17 @@ def preference_pairs(
 
 
 def rewrite_rejected(
-    backend: Any, template: Any, records: Sequence[ImageRecord], results: list[Generated]
+    backend: Any,
+    template: Any,
+    records: Sequence[ImageRecord],
+    results: list[Generated],
+    seed: int = 0,
 ) -> None:
     """Have the model rewrite every pair's rejected answer so that its planted error reads
     naturally. A rewrite the checks confirm replaces the substituted answer (its `error`
     says `"rewritten": true`); any other is dropped and counted, and the pair keeps the
-    substituted answer."""
+    substituted answer. Each request's seed comes from `seed` (`generator.seed`), the image
+    and the pair, never from its place in the batch."""
     from mminstruct.backends import Request
     from mminstruct.prompts import build_messages
 
@@ -138,12 +144,14 @@ def rewrite_rejected(
         for k in range(len(instruction.preference))
     ]
     requests = []
-    for _, result, i, k in slots:
+    for record, result, i, k in slots:
         pair = result.instructions[i].preference[k]
         error = pair["error"]
         change = f'"{error["original"]}" becomes "{error["replacement"]}"'
         context = f"Answer: {pair['chosen']}\nChange: {change}"
-        requests.append(Request(build_messages(template, context), seed=len(requests)))
+        base = image_seed(seed, record.dataset, record.image_id)
+        request_seed = derived_seed(base, "preference", i, k)
+        requests.append(Request(build_messages(template, context), seed=request_seed))
     completions = backend.complete(requests) if requests else []
     for (record, result, i, k), completion in zip(slots, completions, strict=True):
         _take_rewrite(record, result, i, k, completion)
@@ -224,7 +232,7 @@ def plant_position(
     sentences = _sentence_ranges(words)
     candidates = []
     for first, last in sentences:
-        flips = [k for k in range(first, last) if words[k] in _FLIPS]
+        flips = [k for k in range(first, last) if _is_side(words, k)]
         if flips and find_mentions(words[first:last]):
             candidates.append(flips)
     if not candidates:
@@ -242,24 +250,47 @@ def plant_position(
 def plant_relation(
     text: str, record: ImageRecord, known: Any, rng: random.Random
 ) -> Planted | None:
-    """Turn a relation between two named objects into its opposite ("the cup is on the
-    table" -> "the cup is under the table")."""
+    """Say a relation between two named objects wrongly, one of two ways: its predicate
+    turned into its opposite ("the cup is on the table" -> "the cup is under the table"),
+    or its subject and object swapped ("the table is on the cup"). Only relations that the
+    relation check reads (mention, verbs, preposition, then the other mention) qualify."""
     spans = token_spans(text)
     words = [w for w, _, _ in spans]
-    mentions = find_mentions(words)
     options = []
-    for a, b in itertools.pairwise(mentions):
-        between = tuple(words[a.end : b.start])
-        for predicate, opposite in _OPPOSITE_PREDICATES.items():
-            at = _find(between, predicate)
-            if at is not None and a.term.categories and b.term.categories:
-                options.append((a.end + at, a.end + at + len(predicate), opposite))
-    if not options:
-        return None
-    first, last, opposite = rng.choice(options)
-    start, end = spans[first][1], spans[last - 1][2]
-    new = " ".join(opposite)
-    return _planted(text, start, end, new, "relation", f"the opposite of {text[start:end]!r}")
+    for a, b in itertools.pairwise(find_mentions(words)):
+        family, first, last = relation_preposition(words, a.end)
+        if family is None or not a.term.categories or not b.term.categories:
+            continue
+        if any(w not in DETERMINERS and not adjective_like(w) for w in words[last : b.start]):
+            continue  # the preposition does not lead to b: "on the left, ..."
+        opposite = _OPPOSITE_PREDICATES.get(tuple(words[first:last]))
+        if opposite is not None:
+            start, end = spans[first][1], spans[last - 1][2]
+            detail = f"the opposite of {text[start:end]!r}"
+            options.append(_planted(text, start, end, " ".join(opposite), "relation", detail))
+        if family != "next to" and a.term.plural == b.term.plural:  # "next to" is symmetric
+            options.append(_swapped(text, spans, words, a, b))
+    return rng.choice(options) if options else None
+
+
+def _swapped(
+    text: str, spans: list[tuple[str, int, int]], words: list[str], a: Any, b: Any
+) -> Planted:
+    """`text` with mentions a and b (and an "a"/"an" before either) trading places."""
+    phrases = []
+    for m in (a, b):
+        article = m.start > 0 and words[m.start - 1] in ("a", "an")
+        start = spans[m.start - 1 if article else m.start][1]
+        noun = text[spans[m.start][1] : spans[m.end - 1][2]]
+        if noun[:1].isupper() and not noun[1:2].isupper():  # "Cups are ..." at the start
+            noun = noun[0].lower() + noun[1:]
+        phrases.append((start, spans[m.end - 1][2], article, noun))
+    (a_start, a_end, a_article, a_noun), (b_start, b_end, b_article, b_noun) = phrases
+    first = with_article(b_noun) if a_article else b_noun
+    second = with_article(a_noun) if b_article else a_noun
+    new = first + text[a_end:b_start] + second
+    detail = f"subject and object swapped: {a_noun!r} and {b_noun!r}"
+    return _planted(text, a_start, b_end, new, "relation", detail)
 
 
 PLANTERS = {
@@ -282,6 +313,21 @@ def _splice(text: str, start: int, end: int, new: str) -> str:
     if text[start : start + 1].isupper():
         new = new[:1].upper() + new[1:]
     return text[:start] + new + text[end:]
+
+
+# Words before a direction word that make it a side: "the left", "far right", "top-left".
+_SIDE_AFTER = frozenset({"the", "far", "very", "extreme", "-", "and", "or", *_FLIPS})
+
+
+def _is_side(words: Sequence[str], k: int) -> bool:
+    """Whether words[k] names a side or direction that flipping makes false: "above", "the
+    left", "left of"; not "right next to", "on top of" or "the dog left"."""
+    word = words[k]
+    if word not in _FLIPS:
+        return False
+    if word in ("above", "below") or (k > 0 and words[k - 1] in _SIDE_AFTER):
+        return True
+    return word in ("left", "right") and words[k + 1 : k + 2] == ["of"]
 
 
 def _sentence_ranges(words: Sequence[str]) -> list[tuple[int, int]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import io
 import json
+import math
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +102,7 @@ def find_record(config: Config, image_id: str, source: str | None = None) -> Ima
 
 def _matches(image_id: Any, text: str) -> bool:
     if isinstance(image_id, int) and not isinstance(image_id, bool):
-        return text.strip().isdigit() and int(text) == image_id
+        return text.strip().isdecimal() and int(text) == image_id
     return str(image_id) == text
 
 
@@ -122,7 +123,7 @@ def bare_record(path: Path, annotations: Path | None = None) -> ImageRecord:
     stem = path.stem
     return ImageRecord(
         dataset=BARE_DATASET,
-        image_id=int(stem) if stem.isdigit() else stem,
+        image_id=int(stem) if stem.isdecimal() else stem,
         file_name=path.name,
         images_dir=path.parent,
         width=width,
@@ -216,6 +217,8 @@ def _box_problem(bbox: Any, width: int, height: int) -> str | None:
     numbers = isinstance(bbox, list) and len(bbox) == 4
     if not numbers or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in bbox):
         return f"must be [x, y, width, height] in pixels, got {bbox!r}"
+    if not all(math.isfinite(v) for v in bbox):
+        return f"must hold 4 finite numbers, got {bbox!r}"
     x, y, w, h = bbox
     if w <= 0 or h <= 0:
         return f"width and height must be positive, got {bbox}"
@@ -403,7 +406,12 @@ def write_preview(p: Preview, out_dir: Path) -> tuple[Path, Path]:
     from mminstruct.preview_html import render_html
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MminstructError(
+            f"--out {out_dir}: cannot make this folder ({exc.strerror}); choose another with --out"
+        ) from None
     buffer = io.BytesIO()
     draw_annotations(p.image.data, p.record, p.shown).save(buffer, format="PNG")
     png, html = out_dir / "preview.png", out_dir / "preview.html"

@@ -11,6 +11,7 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mminstruct.errors import MminstructError
 
@@ -36,6 +37,19 @@ def shard_paths(out_dir: Path) -> list[Path]:
     if not paths:
         raise MminstructError(f"{out_dir} holds no shard-*.tar; run `mminstruct build` first")
     return paths
+
+
+def read_bookkeeping(path: Path) -> Any:
+    """A JSON file a build writes beside its shards (`stats.json`, `shards.wids.json`); a
+    damaged one is an error that says how to write it again."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MminstructError(
+            f"{path} is not valid JSON ({exc}); write it again from the shard stats with "
+            f"`mminstruct finalize {path.parent}`"
+        ) from None
 
 
 def iter_samples(shard: Path, images: bool = True) -> Iterator[StoredSample]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from mminstruct.finalize import WIDS_INDEX
 from mminstruct.io import file_digests
-from mminstruct.readback import iter_samples, shard_paths
+from mminstruct.readback import iter_samples, read_bookkeeping, shard_paths
 from mminstruct.stats import sample_lengths, sample_templates
 
 # The stats.json keys a recount can check.
@@ -87,7 +87,7 @@ def index_disagreements(out_dir: Path, recounted: dict[str, Any]) -> list[str]:
     path = Path(out_dir) / WIDS_INDEX
     if not path.is_file():
         return [f"{WIDS_INDEX}: missing; run `mminstruct finalize {out_dir}`"]
-    index = json.loads(path.read_text(encoding="utf-8"))
+    index = read_bookkeeping(path)
     listed = {
         entry["url"]: {k: entry.get(k) for k in ("nsamples", "filesize", "md5sum")}
         for entry in index.get("shardlist", [])

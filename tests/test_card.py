@@ -156,6 +156,10 @@ def test_card_command_rewrites_the_same_card(demo, capsys):
 def test_card_command_on_a_folder_without_a_build_is_clean(tmp_path, capsys):
     assert main(["card", str(tmp_path)]) == 1
     assert "stats.json not found" in capsys.readouterr().err
+    (tmp_path / "stats.json").write_text("{}")
+    assert main(["card", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'config.yaml'} not found: the card is written from the config" in err
 
 
 def test_stats_count_lengths_categories_and_licenses_of_written_images(demo):

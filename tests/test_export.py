@@ -167,3 +167,21 @@ def test_stats_and_export_without_shards_are_clean(tmp_path, capsys):
     assert main(["export", str(tmp_path), "--dest", str(tmp_path / "x")]) == 1
     err = capsys.readouterr().err
     assert err.count("holds no shard-*.tar; run `mminstruct build` first") == 2
+
+
+def test_damaged_stats_or_index_is_named_not_a_traceback(demo, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in demo.iterdir():
+        if path.is_file():
+            (copy / path.name).write_bytes(path.read_bytes())
+    (copy / "shards.wids.json").write_text("{cut")
+    assert main(["stats", str(copy)]) == 1
+    err = capsys.readouterr().err
+    assert f"{copy / 'shards.wids.json'} is not valid JSON" in err
+    assert f"`mminstruct finalize {copy}`" in err
+    (copy / "stats.json").write_text("")
+    for command in ("stats", "card"):
+        assert main([command, str(copy)]) == 1
+        err = capsys.readouterr().err
+        assert f"error: {copy / 'stats.json'} is not valid JSON" in err, command

@@ -118,6 +118,8 @@ def test_real_visual_genome_pairs_are_sound(vg_source):
     found = pairs_of(config)
     kinds = Counter(pair["error"]["kind"] for _, _, pair in found)
     assert {"relation", "position"} <= set(kinds), kinds
+    details = [p["error"]["detail"] for _, _, p in found if p["error"]["kind"] == "relation"]
+    assert any(d.startswith("subject and object swapped") for d in details), details
     for record, instruction, pair in found:
         assert_pair_is_sound(record, instruction, pair)
 
@@ -172,10 +174,47 @@ def test_position_flip_is_caught():
     assert "position" in {f.kind for f in check_text(kitchen(), result.text)}
 
 
-def test_relation_turned_into_its_opposite_is_caught():
-    result = planted(plant_relation, "The bowl is on the dining table.")
-    assert result.text == "The bowl is under the dining table."
-    assert "relation" in {f.kind for f in check_text(kitchen(), result.text)}
+def relation_plants(text: str) -> dict[str, str]:
+    """Rejected text -> detail, of plant_relation over 20 seeds."""
+    return {r.text: r.detail for r in (planted(plant_relation, text, s) for s in range(20)) if r}
+
+
+def test_relation_opposite_or_swapped_and_both_are_caught():
+    made = relation_plants("The bowl is on the dining table.")
+    assert set(made) == {"The bowl is under the dining table.", "The dining table is on the bowl."}
+    assert made["The dining table is on the bowl."].startswith("subject and object swapped")
+    for text in made:  # the annotation says "bowl on dining table": both contradict it
+        assert "relation" in {f.kind for f in check_text(kitchen(), text)}
+
+
+def test_relation_swap_moves_articles_and_keeps_the_capital():
+    made = relation_plants("A bowl sits on a dining table.")
+    assert "A dining table sits on a bowl." in made
+    assert "A bowl sits under a dining table." in made
+
+
+def test_relation_plants_never_break_a_longer_preposition():
+    # "on" inside "on top of" or "on the left" used to become "under top of", "under the left"
+    made = relation_plants("The bowl is on top of the dining table.")
+    assert set(made) == {
+        "The bowl is under the dining table.",
+        "The dining table is on top of the bowl.",
+    }
+    assert relation_plants("The cups are on the left, next to the spoon.") == {}
+
+
+def test_symmetric_or_mismatched_relations_are_not_swapped():
+    assert relation_plants("The spoon is next to the bowl.") == {}  # "next to" is symmetric
+    made = relation_plants("The cups are on the dining table.")  # "the dining table are on"
+    assert set(made) == {"The cups are under the dining table."}
+
+
+def test_position_flip_leaves_adverbs_and_prepositions_alone():
+    result = planted(
+        plant_position, "The cups are on the left side of the image, right next to it."
+    )
+    assert result.text == "The cups are on the right side of the image, right next to it."
+    assert planted(plant_position, "The bowl is on top of the dining table.") is None
 
 
 def test_nothing_to_plant_gives_nothing():
@@ -319,6 +358,31 @@ def test_model_rewrites_are_kept_when_confirmed_and_counted_when_not():
     assert rewritten == (made + 1) // 2 and dropped == made // 2
 
 
+def test_rewrite_seeds_follow_the_image_and_generator_seed_not_the_batch():
+    from mminstruct.preference import add_preference_pairs, rewrite_rejected
+    from mminstruct.prompts import load_template
+
+    config = load_config("demo", PAIRS)
+    records = records_of(config)
+
+    def seeds(order: list[int], seed: int) -> list[tuple[str, int]]:
+        """(query text, seed) of each request, sorted, with the records in `order`."""
+        batch = [records[n] for n in order]
+        results = [
+            add_preference_pairs(r, g, config.tasks.preference, 0)
+            for r, g in zip(batch, make_generator(config).generate(batch), strict=True)
+        ]
+        backend = RewritingBackend()
+        rewrite_rejected(backend, load_template("preference"), batch, results, seed)
+        return sorted((r.messages[-1]["content"], r.seed) for r in backend.requests)
+
+    forward = seeds(list(range(len(records))), 0)
+    assert len(forward) > 1
+    assert forward == seeds(list(reversed(range(len(records)))), 0)
+    reseeded = seeds(list(range(len(records))), 7)
+    assert {s for _, s in forward}.isdisjoint(s for _, s in reseeded)
+
+
 def test_rewrite_needs_a_model_backend():
     with pytest.raises(ConfigError) as caught:
         load_config("demo", [*PAIRS, "tasks.preference.rewrite=true"])
@@ -346,10 +410,12 @@ def preference_build(tmp_path_factory) -> Path:
     return out
 
 
-def test_build_with_pairs_loads_with_datasets_from_the_card(preference_build):
+def test_build_with_pairs_loads_with_datasets_from_the_card(preference_build, tmp_path):
     import datasets
 
-    loaded = datasets.load_dataset(str(preference_build), split="train")
+    # A private cache: the shared one keys a local folder by its name and file names, so an
+    # earlier build in another ".../out" would be read back instead of this one.
+    loaded = datasets.load_dataset(str(preference_build), split="train", cache_dir=tmp_path)
     pairs = [
         pair
         for row in loaded
@@ -375,7 +441,9 @@ def test_dpo_export_has_the_columns_trl_reads(preference_build, tmp_path):
     stats = json.loads((preference_build / "stats.json").read_text())
     rows = [json.loads(line) for line in done.records_path.read_text().splitlines()]
     assert len(rows) == stats["preference"]["pairs"] and check_dpo(rows, dest) == []
-    loaded = datasets.load_dataset("json", data_files=str(done.records_path), split="train")
+    loaded = datasets.load_dataset(
+        "json", data_files=str(done.records_path), split="train", cache_dir=tmp_path / "cache"
+    )
     assert {"images", "prompt", "chosen", "rejected"} <= set(loaded.column_names)
     loaded = loaded.map(lambda row: {"images": [str(dest / p) for p in row["images"]]})
     loaded = loaded.cast_column("images", datasets.Sequence(datasets.Image()))

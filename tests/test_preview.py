@@ -172,6 +172,34 @@ def test_annotation_errors_name_every_field(tmp_path, capsys):
     assert f"{tmp_path / 'bad.json'} has 6 problem(s)" in capsys.readouterr().err
 
 
+def test_boxes_that_are_not_finite_are_named_not_drawn(tmp_path, capsys):
+    """JSON allows NaN and Infinity; such a box is a field error, never a traceback later."""
+    text = '{"objects": [{"category": "dog", "bbox": [NaN, 0, 10, 10]},'
+    text += ' {"category": "cat", "bbox": [0, 0, Infinity, 10]}]}'
+    (tmp_path / "nan.json").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        read_annotations(tmp_path / "nan.json", 640, 480)
+    assert caught.value.problems == [
+        "objects.0.bbox: must hold 4 finite numbers, got [nan, 0, 10, 10]",
+        "objects.1.bbox: must hold 4 finite numbers, got [0, 0, inf, 10]",
+    ]
+    image = str(SAMPLE / "000000000001.jpg")
+    args = ["preview", "demo", "--image", image, "--annotations", str(tmp_path / "nan.json")]
+    assert main([*args, "--out", str(tmp_path / "o")]) == 2
+    assert "has 2 problem(s)" in capsys.readouterr().err
+
+
+def test_out_that_is_a_file_and_odd_digit_ids_are_clean_errors(tmp_path, capsys):
+    (tmp_path / "taken").write_text("mine")
+    assert main(["preview", "demo", "--image-id", "3", "--out", str(tmp_path / "taken")]) == 1
+    err = capsys.readouterr().err
+    assert f"--out {tmp_path / 'taken'}: cannot make this folder" in err and "Traceback" not in err
+    assert (tmp_path / "taken").read_text() == "mine"
+    # "²" is a digit to str.isdigit but not a number to int(): an unknown id, not a crash.
+    assert main(["preview", "demo", "--image-id", "\u00b2", "--out", str(tmp_path / "o")]) == 1
+    assert "image id \u00b2 is not in source(s) 'demo'" in capsys.readouterr().err
+
+
 def test_image_ids_match_as_numbers_and_unknown_ones_are_named(tmp_path, tiny_coco, capsys):
     config = load_config(job(tmp_path, tiny_coco))
     assert find_record(config, "000000444010").image_id == 444010

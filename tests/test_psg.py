@@ -177,6 +177,34 @@ def test_context_shows_boxes_and_relations(psg_dir):
     assert relations.splitlines() == ["horse on grass", "person riding horse"]
 
 
+def test_entry_that_is_not_an_object_and_a_repeated_image_id_cost_only_themselves(tmp_path):
+    """A null entry rejects no other image; a second entry for an image id already read
+    is skipped and counted (it would write a second sample under the same key)."""
+    entry = {"file_name": "a.jpg", "width": 10, "height": 10, "image_id": 4, "relations": []}
+    entry["annotations"] = [{"bbox": [0, 0, 5, 5], "category_id": 0}]
+    psg = {"thing_classes": THINGS, "predicate_classes": PREDICATES}
+    psg["data"] = [entry, None, {**entry, "image_id": "4"}]
+    (tmp_path / "psg.json").write_text(json.dumps(psg))
+    source = PsgSourceConfig(images=str(tmp_path), annotations=str(tmp_path / "psg.json"))
+    items = list(read_psg(source))
+    assert [r.image_id for r in items if isinstance(r, ImageRecord)] == [4]
+    rejections = [(r.reason, r.image_id, r.scope, r.detail) for r in items[1:]]
+    assert rejections == [
+        (
+            "bad_image_entry",
+            None,
+            "image",
+            "psg.json: data[1]: must be an object (Expected `object`, got `null`)",
+        ),
+        (
+            "duplicate_image_entry",
+            4,
+            "record",
+            "psg.json: data[2]: image_id 4 is listed already at data[0]; skipped",
+        ),
+    ]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

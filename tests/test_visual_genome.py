@@ -465,6 +465,66 @@ def test_bad_objects_and_relations_cost_only_themselves(bad_scene):
     assert records[9].objects == () and set(records) == {7, 9}
 
 
+def test_items_that_are_not_objects_cost_only_themselves(tmp_path):
+    """A number or null among an image's objects, relationships or regions is one counted
+    skip naming the file, image and item; the entry's other items are kept."""
+    dog = {"object_id": 1, "names": ["dog"], "x": 1, "y": 1, "w": 10, "h": 10}
+    cat = {"object_id": 2, "names": ["cat"], "x": 20, "y": 1, "w": 10, "h": 10}
+    region = {"phrase": "a dog", "x": 1, "y": 1, "width": 10, "height": 10}
+    files = {
+        "image_data": [{"image_id": 3, "width": 64, "height": 48}],
+        "vg_objects": [{"image_id": 3, "objects": [dog, 5, cat]}],
+        "vg_attributes": [{"image_id": 3, "attributes": "red"}],
+        "vg_relationships": [
+            {
+                "image_id": 3,
+                "relationships": [None, {"predicate": "near", "subject": dog, "object": cat}],
+            }
+        ],
+        "vg_regions": [{"image_id": 3, "regions": [region, [1, 2]]}],
+    }
+    for name, data in files.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    config = VisualGenomeSourceConfig(
+        images=str(tmp_path),
+        image_data=str(tmp_path / "image_data.json"),
+        **{key: str(tmp_path / f"vg_{key}.json") for key in ("objects", "attributes")},
+        **{key: str(tmp_path / f"vg_{key}.json") for key in ("relationships", "regions")},
+    )
+    records, rejections = read(config)
+    record = records[3]
+    assert [o.category for o in record.objects] == ["dog", "cat"]
+    assert [(r.subject, r.predicate, r.object) for r in record.relations] == [(0, "near", 1)]
+    assert [r.phrase for r in record.regions] == ["a dog"]
+    assert sorted((r.reason, r.image_id, r.detail) for r in rejections) == [
+        ("bad_object", 3, "vg_attributes.json: image 3: attributes: must be a list, got 'red'"),
+        ("bad_object", 3, "vg_objects.json: image 3: objects[1]: must be an object, got 5"),
+        ("bad_region", 3, "vg_regions.json: image 3: regions[1]: must be an object, got [1, 2]"),
+        (
+            "bad_relation",
+            3,
+            "vg_relationships.json: image 3: relationships[0]: must be an object, got None",
+        ),
+    ]
+
+
+def test_without_image_data_images_come_in_file_order(tmp_path):
+    """Entries read ahead of their image come out in the order of their file."""
+    dog = {"object_id": 1, "names": ["dog"], "x": 1, "y": 1, "w": 10, "h": 10}
+    objects = [{"image_id": 1, "objects": [dog]}]
+    attributes = [{"image_id": i, "attributes": [dog]} for i in (2, 3, 4, 1)]
+    for name, data in (("objects", objects), ("attributes", attributes)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    for image_id in (1, 2, 3, 4):
+        jpeg(tmp_path / "VG_100K" / f"{image_id}.jpg", (64, 48))
+    config = VisualGenomeSourceConfig(
+        images=str(tmp_path),
+        objects=str(tmp_path / "objects.json"),
+        attributes=str(tmp_path / "attributes.json"),
+    )
+    assert [r.image_id for r in read_visual_genome(config)] == [1, 2, 3, 4]
+
+
 def test_bad_scene_build_accounts_for_every_image(bad_scene, tmp_path):
     out = tmp_path / "out"
     job = tmp_path / "job.yaml"
@@ -656,3 +716,37 @@ def test_rebuild_is_byte_identical(vg_build, vg_subset, vg_images, tmp_path):
     second = sorted(out.glob("shard-*.tar"))
     assert [p.name for p in first] == [p.name for p in second] and first
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(first, second, strict=True))
+
+
+def test_a_file_without_an_entry_for_an_image_is_not_read_ahead(tmp_path, monkeypatch):
+    """With image_data.json, a file that lacks image 2 stops at image 3's entry instead of
+    buffering the rest of the file while looking for 2."""
+    from mminstruct.converters import visual_genome
+
+    from mminstruct.config import VisualGenomeSourceConfig
+
+    infos = [{"image_id": i, "width": 50, "height": 50} for i in range(1, 6)]
+    (tmp_path / "image_data.json").write_text(json.dumps(infos))
+    box = {"x": 1, "y": 1, "w": 9, "h": 9, "names": ["dog"]}
+    entries = [
+        {"image_id": i, "objects": [{**box, "object_id": i}]} for i in (1, 3, 4, 5)
+    ]  # no entry for image 2
+    (tmp_path / "objects.json").write_text(json.dumps(entries))
+    most = []
+    real_take = visual_genome._Stream.take
+
+    def watched(self, image_id, rank=None):
+        found = real_take(self, image_id, rank)
+        most.append(len(self.pending))
+        return found
+
+    monkeypatch.setattr(visual_genome._Stream, "take", watched)
+    monkeypatch.setattr(visual_genome, "ALIGNED_AFTER", 1)  # trust the order after one entry
+    source = VisualGenomeSourceConfig(
+        images=str(tmp_path),
+        image_data=str(tmp_path / "image_data.json"),
+        objects=str(tmp_path / "objects.json"),
+    )
+    records = [r for r in visual_genome.read_visual_genome(source) if isinstance(r, ImageRecord)]
+    assert [len(r.objects) for r in records] == [1, 0, 1, 1, 1]
+    assert max(most) == 1  # image 3's entry waited for its turn; nothing else was buffered
