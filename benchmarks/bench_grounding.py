@@ -30,13 +30,18 @@ REPO = Path(__file__).resolve().parents[1]
 REALDATA = REPO.parent / "shared" / "realdata"
 sys.path.insert(0, str(REPO / "tests"))
 
-from grounding_eval.evaluate import HERE, evaluate, load_cases, load_scenes  # noqa: E402
+from grounding_eval.evaluate import (  # noqa: E402
+    HERE,
+    evaluate,
+    load_cases,
+    load_scenes,
+    rule_based_output,
+)
 from mminstruct.converters import READERS  # noqa: E402
 
 from mminstruct.config import config_from_dict, load_config  # noqa: E402
-from mminstruct.grounding import KINDS, check_instruction, claims, split_sentences  # noqa: E402
+from mminstruct.grounding import KINDS  # noqa: E402
 from mminstruct.records import ImageRecord  # noqa: E402
-from mminstruct.rule_based import RuleBasedGenerator  # noqa: E402
 
 SEEDS = range(5)
 
@@ -100,29 +105,14 @@ def records_of(source: dict | None) -> list[ImageRecord]:
 
 def rule_based_run(records: list[ImageRecord]) -> dict:
     """Instructions, claims per kind and findings per kind over seeds and relation modes."""
-    instructions, checked, findings = 0, Counter(), Counter()
-    for seed in SEEDS:
-        for derive in ("off", "always"):
-            config = config_from_dict(
-                {
-                    "sources": [{"kind": "coco", "images": ".", "instances": "i.json"}],
-                    "generator": {"seed": seed},
-                    "context": {"derive_relations": derive},
-                    "tasks": {"conversation": {"turns": 8}, "reasoning": {"questions": 3}},
-                }
-            )
-            results = RuleBasedGenerator(config).generate(records)
-            for record, result in zip(records, results, strict=True):
-                for instruction in result.instructions:
-                    instructions += 1
-                    answers = [a for _, a in instruction.turns]
-                    checked.update(
-                        c.kind for a in answers for s in split_sentences(a) for c in claims(s)
-                    )
-                    findings.update(f.kind for f in check_instruction(record, instruction))
-    ordered = {kind: checked[kind] for kind in KINDS}
-    return {"images": len(records), "instructions": instructions, "claims": ordered,
-            "findings": {kind: findings[kind] for kind in KINDS}}  # fmt: skip
+    output = rule_based_output(records, SEEDS)
+    findings = Counter(f.kind for f in output.findings)
+    return {
+        "images": len(records),
+        "instructions": output.instructions,
+        "claims": {kind: output.claims[kind] for kind in KINDS},
+        "findings": {kind: findings[kind] for kind in KINDS},
+    }
 
 
 def true_output() -> dict:

@@ -25,7 +25,14 @@ import numpy as np
 
 from mminstruct.config import CocoSourceConfig
 from mminstruct.errors import InputError
-from mminstruct.records import ImageId, ImageRecord, ObjectBox, Rejection, Relation
+from mminstruct.records import (
+    ImageId,
+    ImageRecord,
+    ObjectBox,
+    Rejection,
+    Relation,
+    bare_predicate,
+)
 from mminstruct.resources import resolve_path
 
 # A box may stick out of its image by this much (COCO has many off-by-a-pixel boxes);
@@ -604,10 +611,7 @@ def _caption_problem(text: str) -> str:
 def clean_predicate(predicate: Any) -> str:
     """A relation's predicate as a context line shows it: lowercase, single spaces, no
     trailing article or punctuation ("Wearing a" -> "wearing"); "" if it is not text."""
-    words = clean_caption(predicate).lower().rstrip(".,;:!? ").split(" ")
-    while len(words) > 1 and words[-1] in ("a", "an", "the"):
-        words.pop()
-    return " ".join(words)
+    return bare_predicate(clean_caption(predicate).lower().rstrip(".,;:!? "))
 
 
 def clean_caption(caption: Any) -> str:

@@ -160,7 +160,12 @@ class Sentence:
 
 def check_text(record: ImageRecord, text: str) -> list[Finding]:
     """Findings for one answer text checked against the record."""
-    return _check(facts(record), text)[0]
+    return check_facts(facts(record), text)
+
+
+def check_facts(known: Facts, text: str) -> list[Finding]:
+    """`check_text` against a record's `facts`, for callers that check many texts."""
+    return _check(known, text)[0]
 
 
 def check_instruction(record: ImageRecord, instruction: Instruction) -> list[Finding]:

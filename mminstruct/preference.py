@@ -28,7 +28,7 @@ from typing import Any
 
 from mminstruct.config import PreferenceTask
 from mminstruct.generators import Generated
-from mminstruct.grounding import check_text, facts, find_mentions, relation_preposition
+from mminstruct.grounding import Facts, check_facts, facts, find_mentions, relation_preposition
 from mminstruct.keys import derived_seed, image_seed
 from mminstruct.lexicon import DETERMINERS, NUMBERS, adjective_like, token_spans
 from mminstruct.records import ImageRecord, Instruction
@@ -83,9 +83,10 @@ def add_preference_pairs(
 ) -> Generated:
     """`generated` with pairs on each instruction that allows them, and the drop counts."""
     instructions = []
+    known = facts(record) if generated.instructions else None  # once for all instructions
     for i, instruction in enumerate(generated.instructions):
         rng = random.Random(f"{seed}:preference:{i}")
-        pairs, dropped = preference_pairs(record, instruction, options, rng)
+        pairs, dropped = preference_pairs(record, instruction, options, rng, known)
         generated.preference_dropped.update(dropped)
         instructions.append(replace(instruction, preference=tuple(pairs)))
     generated.instructions = instructions
@@ -93,25 +94,30 @@ def add_preference_pairs(
 
 
 def preference_pairs(
-    record: ImageRecord, instruction: Instruction, options: PreferenceTask, rng: random.Random
+    record: ImageRecord,
+    instruction: Instruction,
+    options: PreferenceTask,
+    rng: random.Random,
+    known: Facts | None = None,
 ) -> tuple[list[dict[str, Any]], Counter]:
     """Up to `options.pairs` pairs for one instruction, at most one per answer: `{"turn",
-    "chosen", "rejected", "error": Planted.error()}`, and why other attempts were dropped."""
+    "chosen", "rejected", "error": Planted.error()}`, and why other attempts were dropped.
+    `known` is the record's `facts`, when the caller has them already."""
     pairs: list[dict[str, Any]] = []
     dropped: Counter = Counter()
-    known = facts(record)
+    known = known or facts(record)
     turns = list(range(len(instruction.turns)))
     rng.shuffle(turns)
     for turn in turns:
         chosen = instruction.turns[turn][1]
-        if check_text(record, chosen):
+        if check_facts(known, chosen):
             dropped["chosen_ungrounded"] += 1
             continue
         for kind in rng.sample(options.errors, len(options.errors)):
             planted = PLANTERS[kind](chosen, record, known, rng)
             if planted is None:
                 continue
-            if not confirmed(record, planted):
+            if not confirmed(known, kind, planted.text):
                 dropped[f"unconfirmed_{kind}"] += 1
                 continue
             error = planted.error()
@@ -137,14 +143,13 @@ def rewrite_rejected(
     from mminstruct.backends import Request
     from mminstruct.prompts import build_messages
 
-    slots = [
-        (record, result, i, k)
-        for record, result in zip(records, results, strict=True)
-        for i, instruction in enumerate(result.instructions)
-        for k in range(len(instruction.preference))
-    ]
+    slots = []
+    for record, result in zip(records, results, strict=True):
+        known = facts(record)  # once per image, for all of its pairs
+        for i, instruction in enumerate(result.instructions):
+            slots += [(record, known, result, i, k) for k in range(len(instruction.preference))]
     requests = []
-    for record, result, i, k in slots:
+    for record, _, result, i, k in slots:
         pair = result.instructions[i].preference[k]
         error = pair["error"]
         change = f'"{error["original"]}" becomes "{error["replacement"]}"'
@@ -153,17 +158,17 @@ def rewrite_rejected(
         request_seed = derived_seed(base, "preference", i, k)
         requests.append(Request(build_messages(template, context), seed=request_seed))
     completions = backend.complete(requests) if requests else []
-    for (record, result, i, k), completion in zip(slots, completions, strict=True):
-        _take_rewrite(record, result, i, k, completion)
+    for (_, known, result, i, k), completion in zip(slots, completions, strict=True):
+        _take_rewrite(known, result, i, k, completion)
 
 
-def _take_rewrite(record: ImageRecord, result: Generated, i: int, k: int, completion: Any) -> None:
+def _take_rewrite(known: Facts, result: Generated, i: int, k: int, completion: Any) -> None:
     instruction = result.instructions[i]
     pair = instruction.preference[k]
     kind = pair["error"]["kind"]
     text = completion.text.strip().strip('"').removeprefix("Answer:").strip()
     ok = completion.finish_reason == "stop" and text and text != pair["chosen"]
-    if not ok or not any(f.kind in CONFIRMED_BY[kind] for f in check_text(record, text)):
+    if not ok or not confirmed(known, kind, text):
         result.preference_dropped[f"rewrite_unconfirmed_{kind}"] += 1
         return
     rewritten = {**pair, "rejected": text, "error": {**pair["error"], "rewritten": True}}
@@ -172,9 +177,9 @@ def _take_rewrite(record: ImageRecord, result: Generated, i: int, k: int, comple
     result.instructions[i] = replace(instruction, preference=tuple(pairs))
 
 
-def confirmed(record: ImageRecord, planted: Planted) -> bool:
-    """Whether the grounding checks flag the planted answer for its kind of error."""
-    return any(f.kind in CONFIRMED_BY[planted.kind] for f in check_text(record, planted.text))
+def confirmed(known: Facts, kind: str, text: str) -> bool:
+    """Whether the grounding checks flag `text` for an error of the planted `kind`."""
+    return any(f.kind in CONFIRMED_BY[kind] for f in check_facts(known, text))
 
 
 # --------------------------------------------------------------------------- planting

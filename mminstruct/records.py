@@ -40,6 +40,15 @@ class Relation(msgspec.Struct, frozen=True, gc=False):
     derived: bool = False  # computed from the two boxes (`context.derive_relations`)
 
 
+def bare_predicate(predicate: str) -> str:
+    """A predicate without trailing articles ("wearing a" -> "wearing"), as converters store
+    it and generators phrase it."""
+    words = predicate.split(" ")
+    while len(words) > 1 and words[-1] in ("a", "an", "the"):
+        words.pop()
+    return " ".join(words)
+
+
 class Region(msgspec.Struct, frozen=True, gc=False):
     """A Visual Genome region description: a phrase about one box of the image."""
 

@@ -27,7 +27,14 @@ from mminstruct.context import context_relations
 from mminstruct.errors import ConfigError
 from mminstruct.generators import Generated
 from mminstruct.keys import image_seed
-from mminstruct.records import ImageRecord, Instruction, ObjectBox, Rejection, Relation
+from mminstruct.records import (
+    ImageRecord,
+    Instruction,
+    ObjectBox,
+    Rejection,
+    Relation,
+    bare_predicate,
+)
 from mminstruct.resources import resolve_path, shipped_dir
 
 TEMPLATE_FILE = "rule_based.yaml"
@@ -478,11 +485,9 @@ def describe_scene(record: ImageRecord, relations: Sequence[Relation] = ()) -> S
 
 
 def _bare(relation: Relation) -> Relation:
-    """The relation with no trailing article on its predicate ("wearing a" -> "wearing")."""
-    words = relation.predicate.split(" ")
-    while len(words) > 1 and words[-1] in ("a", "an", "the"):
-        words.pop()
-    return msgspec.structs.replace(relation, predicate=" ".join(words))
+    """The relation with no trailing article on its predicate ("wearing a" -> "wearing"):
+    records made without a converter (tests, preview annotations) may still have one."""
+    return msgspec.structs.replace(relation, predicate=bare_predicate(relation.predicate))
 
 
 def _singular(obj: ObjectBox) -> bool:

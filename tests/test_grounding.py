@@ -7,7 +7,7 @@ import json
 from collections import Counter
 
 import pytest
-from grounding_eval.evaluate import HERE, evaluate, load_cases, load_scenes
+from grounding_eval.evaluate import HERE, evaluate, load_cases, load_scenes, rule_based_output
 from mminstruct.converters import READERS
 
 from mminstruct.config import config_from_dict, load_config
@@ -18,14 +18,11 @@ from mminstruct.grounding import (
     UNGROUNDED,
     check_instruction,
     check_text,
-    claims,
     ground,
-    split_sentences,
 )
 from mminstruct.lexicon import COCO_CATEGORIES, plural, terms, token_spans, tokens
 from mminstruct.pipeline import generate_batch
 from mminstruct.records import ImageRecord, Instruction
-from mminstruct.rule_based import RuleBasedGenerator
 from mminstruct.samples import sample_record
 from mminstruct.stats import Tally, merge_stats
 
@@ -123,33 +120,6 @@ def test_only_answers_are_checked_and_the_score_counts_sentences():
 # --------------------------------------------------------------------------- true by construction
 
 
-def _rule_based_findings(records: list[ImageRecord], seeds=range(6)) -> tuple[list, Counter]:
-    """Findings on the rule-based generator's output over several seeds and relation
-    settings, and how many claims of each kind were checked (so silence means something)."""
-    findings, checked = [], Counter()
-    for seed in seeds:
-        for derive in ("off", "always"):
-            config = config_from_dict(
-                {
-                    "sources": [{"kind": "coco", "images": ".", "instances": "i.json"}],
-                    "generator": {"seed": seed},
-                    "context": {"derive_relations": derive},
-                    "tasks": {"conversation": {"turns": 8}, "reasoning": {"questions": 3}},
-                }
-            )
-            results = RuleBasedGenerator(config).generate(records)
-            for record, result in zip(records, results, strict=True):
-                for instruction in result.instructions:
-                    findings += check_instruction(record, instruction)
-                    checked.update(_claim_kinds(instruction))
-    return findings, checked
-
-
-def _claim_kinds(instruction: Instruction) -> list[str]:
-    answers = (answer for _, answer in instruction.turns)
-    return [c.kind for a in answers for s in split_sentences(a) for c in claims(s)]
-
-
 def _records(source: dict) -> list[ImageRecord]:
     config = config_from_dict({"sources": [source]}).sources[0]
     return [item for item in READERS[config.kind](config) if isinstance(item, ImageRecord)]
@@ -158,7 +128,8 @@ def _records(source: dict) -> list[ImageRecord]:
 def test_rule_based_demo_output_has_no_findings():
     source = load_config("demo").sources[0]
     records = [r for r in READERS["coco"](source) if isinstance(r, ImageRecord)]
-    findings, checked = _rule_based_findings(records)
+    output = rule_based_output(records)
+    findings, checked = output.findings, output.claims
     assert findings == []
     assert checked["count"] > 100 and checked["absence"] > 50 and checked["position"] > 50
 
@@ -171,7 +142,8 @@ def test_rule_based_real_coco_output_has_no_findings(tiny_coco, coco_mini):
     }
     records = [r for source in (tiny_coco, train, coco_mini) for r in _records(source)]
     assert len(records) == 6 + 32 + 79
-    findings, checked = _rule_based_findings(records)
+    output = rule_based_output(records)
+    findings, checked = output.findings, output.claims
     assert findings == []
     assert min(checked[kind] for kind in ("count", "object", "absence", "position")) > 100
     assert checked["relation"] > 20  # derived relations (`derive_relations: always`)
@@ -193,7 +165,8 @@ def test_rule_based_visual_genome_output_has_no_findings(realdata, tmp_path):
     }
     records = _records(source)
     assert len(records) >= 40 and sum(len(r.relations) for r in records) > 1000
-    findings, checked = _rule_based_findings(records, seeds=range(3))
+    output = rule_based_output(records, seeds=range(3))
+    findings, checked = output.findings, output.claims
     assert findings == []
     assert checked["relation"] > 10 and checked["position"] > 50
 
