@@ -25,6 +25,7 @@ import numpy as np
 
 from mminstruct.config import CocoSourceConfig
 from mminstruct.errors import InputError
+from mminstruct.jsonstream import decode_problem, first_non_utf8
 from mminstruct.records import (
     ImageId,
     ImageRecord,
@@ -191,7 +192,7 @@ def _decode(handle: BinaryIO, path: Path) -> _CocoFile:
         try:
             return _DECODER.decode(raw)
         except msgspec.ValidationError as exc:
-            raise InputError(f"{path}: not a COCO annotation file: {exc}") from None
+            raise InputError(_not_annotations(raw, path, exc)) from None
         except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec raises both
             return _decode_lenient(raw[:], path)
 
@@ -213,14 +214,24 @@ def _decode_lenient(raw: bytes, path: Path) -> _CocoFile:
     try:
         return msgspec.convert(obj, _CocoFile)
     except msgspec.ValidationError as exc:
-        raise InputError(f"{path}: not a COCO annotation file: {exc}") from None
+        raise InputError(_not_annotations(raw, path, exc)) from None
+
+
+def _not_annotations(raw: Any, path: Path, exc: msgspec.ValidationError) -> str:
+    """Why a file that is JSON is not an annotation file; a top-level list is a results file."""
+    if raw[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+        return (
+            f"{path}: not a COCO annotation file: the top level is a JSON list; this looks like "
+            "a results file (detections or captions from a model), not an annotation file "
+            "(an object with 'images' and 'annotations')"
+        )
+    return f"{path}: not a COCO annotation file: {exc}"
 
 
 def _check_utf8(raw: bytes, path: Path) -> None:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); is it a JSON file?") from None
+    if first_non_utf8(raw) is not None:
+        problem = decode_problem(raw, ValueError())
+        raise InputError(f"{path}: {problem}; is it a JSON file?") from None
 
 
 def _check_captions_file(data: _CocoFile, path: Path) -> None:
@@ -545,7 +556,9 @@ def load_relations_file(path: Path) -> list[_Relation]:
         raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
     try:
         data = msgspec.json.decode(raw, type=_RelationsFile)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a relations file ({decode_problem(raw, exc)})") from None
+    except msgspec.ValidationError as exc:
         raise InputError(f"{path}: not a relations file ({exc})") from None
     if data.relations is None:
         raise InputError(

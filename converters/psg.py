@@ -107,9 +107,11 @@ def _decode(raw: Any) -> _PsgFile:
     try:
         return msgspec.json.decode(raw, type=_PsgFile)
     except msgspec.ValidationError as exc:
-        if "`$.data[" not in str(exc):  # a class list of the wrong shape: the whole file
-            raise
-    psg = msgspec.json.decode(raw, type=_LoosePsgFile)
+        whole_file = exc
+    try:  # decodes when only entries of `data` are at fault
+        psg = msgspec.json.decode(raw, type=_LoosePsgFile)
+    except msgspec.ValidationError:  # a class list of the wrong shape: the whole file
+        raise whole_file from None
     psg.data = [_entry_or_error(entry) for entry in psg.data or ()]
     return psg
 
@@ -117,8 +119,14 @@ def _decode(raw: Any) -> _PsgFile:
 def _entry_or_error(raw: msgspec.Raw) -> _Entry | str:
     try:
         return msgspec.json.decode(raw, type=_Entry)
-    except msgspec.ValidationError as exc:
-        return f"must be an object ({exc})"
+    except msgspec.ValidationError:
+        return f"must be an object, got {_json_kind(msgspec.json.decode(raw))}"
+
+
+def _json_kind(value: Any) -> str:
+    """The JSON name of a decoded value's type: null, a list, a string, ..."""
+    kinds = {type(None): "null", bool: "true/false", list: "a list", str: "a string"}
+    return kinds.get(type(value), "a number")
 
 
 def _record(

@@ -9,6 +9,7 @@ plus the elements being decoded, whatever the size of the file.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,28 @@ class ElementError(InputError):
     def __init__(self, message: str, raw: bytes):
         super().__init__(message)
         self.raw = raw
+
+
+def decode_problem(raw: bytes | memoryview, exc: Exception) -> str:
+    """Why JSON bytes did not decode, in our own words: the first byte that is not UTF-8, by value
+    and offset, else the decoder's message.
+
+    msgspec's wording and exception types change between releases (0.23 reports bad UTF-8 as a
+    `DecodeError` with no offset, 0.22 as a `UnicodeDecodeError`), so nothing here reads them.
+    """
+    where = first_non_utf8(raw)
+    if where is not None:
+        return f"not UTF-8 text: byte {bytes(raw[where : where + 1])[0]:#04x} at offset {where}"
+    return str(exc)
+
+
+def first_non_utf8(raw: bytes | memoryview) -> int | None:
+    """The offset of the first byte that breaks UTF-8, or None when all of `raw` is UTF-8."""
+    try:
+        codecs.decode(raw, "utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return None
 
 
 def iter_array(path: Path, element_type: Any, block_bytes: int = BLOCK_BYTES) -> Iterator[Any]:
@@ -193,7 +216,8 @@ def _decode_block(
             items.append(ElementError(f"{path}: element {first + len(items)}: {exc}", piece))
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise InputError(
-                f"{path}: element {first + len(items)} is not valid JSON ({exc}); "
+                f"{path}: element {first + len(items)} is not valid JSON "
+                f"({decode_problem(piece, exc)}); "
                 "the file is damaged"
             ) from None
     return items

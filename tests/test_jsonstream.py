@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mminstruct.errors import InputError
-from mminstruct.jsonstream import ElementError, iter_array
+from mminstruct.jsonstream import ElementError, decode_problem, iter_array
 
 BOM = b"\xef\xbb\xbf"
 BLOCK_SIZES = [*range(1, 65), 1 << 20]
@@ -199,3 +199,21 @@ def test_real_visual_genome_file_equals_json_load(vg_subset, block):
     expected = json.loads(path.read_bytes())
     assert stream(path, block) == expected
     assert len(expected) == 50  # one entry per image, the last one without an image_id
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        msgspec.DecodeError("Invalid UTF-8 encoded string"),
+        UnicodeDecodeError("utf-8", b"", 0, 1, "x"),
+    ],
+)
+def test_decode_problem_names_the_byte_whatever_the_decoder_raised(exc):
+    """msgspec 0.22 raised UnicodeDecodeError, 0.23 DecodeError without an offset: same message."""
+    raw = b'{"a": "caf\xe9"}'
+    assert decode_problem(raw, exc) == "not UTF-8 text: byte 0xe9 at offset 10"
+    assert decode_problem(memoryview(raw), exc) == "not UTF-8 text: byte 0xe9 at offset 10"
+
+
+def test_decode_problem_passes_other_errors_through():
+    assert decode_problem(b'{"a": 1', ValueError("truncated")) == "truncated"

@@ -194,7 +194,7 @@ def test_entry_that_is_not_an_object_and_a_repeated_image_id_cost_only_themselve
             "bad_image_entry",
             None,
             "image",
-            "psg.json: data[1]: must be an object (Expected `object`, got `null`)",
+            "psg.json: data[1]: must be an object, got null",
         ),
         (
             "duplicate_image_entry",

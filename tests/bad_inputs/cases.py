@@ -105,7 +105,13 @@ def empty_file(folder: Path) -> dict:
 
 @case(
     "annotations",
-    Fails(1, ("{dir}/instances.json: not a COCO annotation file: Expected `object`, got `array`",)),
+    Fails(
+        1,
+        (
+            "{dir}/instances.json: not a COCO annotation file: the top level is a JSON list",
+            "looks like a results file",
+        ),
+    ),
 )
 def top_level_is_a_list(folder: Path) -> dict:
     return Scene(instances_text=json.dumps([_instances_json(Scene())])).write(folder)
@@ -367,7 +373,9 @@ def relation_to_a_missing_object(folder: Path) -> dict:
 
 @case(
     "annotations",
-    Fails(1, ("{dir}/relations.json: not a relations file", "can't decode byte 0xe9")),
+    Fails(
+        1, ("{dir}/relations.json: not a relations file", "not UTF-8 text: byte 0xe9 at offset 81")
+    ),
 )
 def relations_file_not_utf8(folder: Path) -> dict:
     relation = b'{"image_id": 1, "subject_id": 10, "object_id": 11, "predicate": "n\xe9ar"}'
