@@ -26,4 +26,4 @@ bench: ## the benchmarks (see benchmarks/README.md); results go to BENCHMARKS.md
 	python benchmarks/run.py
 
 sample: ## regenerate the bundled demo sample (mminstruct/sample)
-	python -m mminstruct.sample_scenes mminstruct/sample
+	python -m mminstruct.sample mminstruct/sample

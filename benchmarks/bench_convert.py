@@ -61,7 +61,7 @@ def load_mminstruct() -> Work | str:
         from mminstruct.converters.coco import read_coco
 
         from mminstruct.config import CocoSourceConfig, ContextConfig
-        from mminstruct.context import render_context
+        from mminstruct.context.render import render_context
         from mminstruct.records import ImageRecord
     except ImportError as exc:
         return f"mminstruct converter not importable yet ({exc})"

@@ -96,7 +96,7 @@ def load_generator(
 ):
     """The demo config with the hf backend, and a ModelGenerator with the model loaded."""
     from mminstruct.config import load_config
-    from mminstruct.llm import ModelGenerator
+    from mminstruct.generate.model import ModelGenerator
 
     overrides = [
         "generator.backend=hf",

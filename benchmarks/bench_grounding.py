@@ -1,6 +1,6 @@
 """Grounding checks: precision and recall on the labelled sets, silence on true output, cost.
 
-1. Precision and recall per check on `tests/grounding_eval/cases.jsonl` (written before the
+1. Precision and recall per check on `tests/checks/grounding_eval/cases.jsonl` (written before the
    checks) and `heldout.jsonl` (written after them, not used to tune them).
 2. The rule-based generator's output, true by construction, over the demo sample, the real
    COCO excerpts and real Visual Genome relationships (`../shared/realdata`): instructions,
@@ -28,7 +28,7 @@ from common import DATA_DIR, report_to_parent, run_child, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 REALDATA = REPO.parent / "shared" / "realdata"
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "checks"))
 
 from grounding_eval.evaluate import (  # noqa: E402
     HERE,
@@ -39,8 +39,8 @@ from grounding_eval.evaluate import (  # noqa: E402
 )
 from mminstruct.converters import READERS  # noqa: E402
 
+from mminstruct.checks.grounding import KINDS  # noqa: E402
 from mminstruct.config import config_from_dict, load_config  # noqa: E402
-from mminstruct.grounding import KINDS  # noqa: E402
 from mminstruct.records import ImageRecord  # noqa: E402
 
 SEEDS = range(5)

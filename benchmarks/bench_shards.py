@@ -31,7 +31,7 @@ import numpy as np
 import webdataset
 from common import DATA_DIR, ratio, write_results
 
-from mminstruct.shards import ShardWriter
+from mminstruct.output.shards import ShardWriter
 
 POOL_DIR = DATA_DIR / "jpegs"  # the 640x480 pool; other sizes go to jpegs-<w>x<h>
 OUT_DIR = DATA_DIR / "shards-out"
@@ -120,7 +120,7 @@ def write_gnu_tar_fsync(paths: list[Path], out: Path) -> None:
 
 
 def write_mminstruct(paths: list[Path], out: Path, fsync: bool = False) -> None:
-    """mminstruct.shards.ShardWriter, one shard with no caps (default: no fsync)."""
+    """mminstruct.output.shards.ShardWriter, one shard with no caps (default: no fsync)."""
     caps = {"max_samples": 10**9, "max_bytes": 1 << 40}
     with ShardWriter(out.parent, out.stem, **caps, fsync=fsync) as writer:
         for path in paths:

@@ -103,8 +103,8 @@ def prompts(count: int, tokens: int, vocab_size: int) -> list[str]:
 
 def backend_for(folder: Path, batch_size: int, new_tokens: int, cache: str | None):
     """mminstruct's hf backend, greedy, completions forced to `new_tokens` (EOS ignored)."""
-    from mminstruct.backends.hf import HFBackend
     from mminstruct.config import GeneratorConfig
+    from mminstruct.generate.backends.hf import HFBackend
 
     config = GeneratorConfig(
         backend="hf",
@@ -125,7 +125,7 @@ def run_backend(backend, texts: list[str], seed: int = 0) -> tuple[float, int]:
     """Seconds and generated tokens for one `complete` call over `texts`."""
     import torch
 
-    from mminstruct.backends import Request
+    from mminstruct.generate.backends import Request
 
     requests = [Request(({"role": "user", "content": t},), seed + i) for i, t in enumerate(texts)]
     _sync(torch)

@@ -22,10 +22,10 @@ from typing import Any, BinaryIO
 
 import msgspec
 import numpy as np
+from mminstruct.converters.jsonstream import decode_problem, first_non_utf8
 
 from mminstruct.config import CocoSourceConfig
 from mminstruct.errors import InputError
-from mminstruct.jsonstream import decode_problem, first_non_utf8
 from mminstruct.records import (
     ImageId,
     ImageRecord,

@@ -1,7 +1,7 @@
 """Visual Genome -> image records: objects, attributes, relationships and region phrases.
 
 Every file of the release is a JSON list with one entry per image, hundreds of MB for
-relationships.json. Each is read as a stream (`mminstruct.jsonstream`), and the files are
+relationships.json. Each is read as a stream (`mminstruct.converters.jsonstream`), and the files are
 walked side by side: the official files list images in the same order, so only the current
 image's entries are in memory. A file that lacks some images (a subset) costs nothing more
 when image_data.json gives the order: reading stops at the first entry of a later image.
@@ -28,10 +28,10 @@ from typing import Any
 
 import msgspec
 from mminstruct.converters.coco import clean_caption, clean_predicate, clip_box, load_coco_file
+from mminstruct.converters.jsonstream import ElementError, iter_array
 from PIL import Image
 
 from mminstruct.config import VisualGenomeSourceConfig
-from mminstruct.jsonstream import ElementError, iter_array
 from mminstruct.records import ImageId, ImageRecord, ObjectBox, Region, Rejection, Relation
 from mminstruct.resources import resolve_path
 

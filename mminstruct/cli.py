@@ -8,7 +8,7 @@ import sys
 
 from mminstruct import __version__
 from mminstruct.errors import ConfigError, MminstructError
-from mminstruct.resume import StopRequested
+from mminstruct.output import StopRequested
 
 MAIN_EXAMPLES = """\
 examples:
@@ -243,7 +243,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _finalize(args: argparse.Namespace) -> int:
-    from mminstruct.finalize import finalize
+    from mminstruct.publish import finalize
 
     print(_summary(finalize(args.output_dir), args.output_dir))
     return 0
@@ -251,7 +251,13 @@ def _finalize(args: argparse.Namespace) -> int:
 
 def _preview(args: argparse.Namespace) -> int:
     from mminstruct.config import load_config
-    from mminstruct.preview import bare_record, find_record, format_preview, preview, write_preview
+    from mminstruct.preview import (
+        bare_record,
+        find_record,
+        format_preview,
+        preview,
+        write_preview,
+    )
 
     if args.annotations and not args.image:
         raise MminstructError("--annotations goes with --image (a bare image file)")
@@ -268,7 +274,7 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _card(args: argparse.Namespace) -> int:
-    from mminstruct.card import regenerate_card
+    from mminstruct.publish import regenerate_card
 
     print(f"wrote {regenerate_card(args.output_dir)}")
     return 0
@@ -277,8 +283,8 @@ def _card(args: argparse.Namespace) -> int:
 def _stats(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mminstruct.readback import read_bookkeeping
-    from mminstruct.recount import disagreements, index_disagreements, recount
+    from mminstruct.output import read_bookkeeping
+    from mminstruct.publish import disagreements, index_disagreements, recount
 
     out = Path(args.output_dir)
     counted = recount(out)
@@ -303,7 +309,7 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from mminstruct.export import export
+    from mminstruct.publish import export
 
     done = export(args.output_dir, args.dest, args.format)
     print(

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
+from mminstruct.words import plural
+
 COCO_CATEGORIES = (
     *("person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat"),
     *("traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat"),
@@ -188,26 +190,6 @@ NOT_AFTER: dict[str, frozenset[str]] = {
     "kite": frozenset({"black", "red"}),  # birds of prey
 }
 
-_IRREGULAR = {
-    "person": "people",
-    "man": "men",
-    "woman": "women",
-    "child": "children",
-    "gentleman": "gentlemen",
-    "policeman": "policemen",
-    "mouse": "mice",
-    "goose": "geese",
-    "knife": "knives",
-    "calf": "calves",
-    "ox": "oxen",
-    "sheep": "sheep",
-    "skis": "skis",
-    "scissors": "scissors",
-    "aircraft": "aircraft",
-    "broccoli": "broccoli",
-    "persons": "persons",
-}
-
 
 @dataclass(frozen=True)
 class Term:
@@ -218,20 +200,6 @@ class Term:
     hints: tuple[str, ...]  # categories a caption mentioning it may be about (a superset)
     exact: bool  # names the whole category: a count of it is the category's count
     plural: bool  # the plural form ("dogs", "people")
-
-
-def plural(name: str) -> str:
-    """The plural of a noun phrase (its last word changes): "wine glasses", "people"."""
-    head, space, last = name.rpartition(" ")
-    if last in _IRREGULAR:
-        word = _IRREGULAR[last]
-    elif last.endswith(("s", "x", "z", "ch", "sh")):
-        word = last + "es"
-    elif last.endswith("y") and last[-2:-1] not in ("a", "e", "i", "o", "u"):
-        word = last[:-1] + "ies"
-    else:
-        word = last + "s"
-    return head + space + word
 
 
 TOKEN = re.compile(r"o'clock|[a-z]+(?:'(?:t|re|ve|ll|d|m))?|'s\b|\d+(?:[.,:]\d+)*[a-z%]*|\S")
@@ -303,19 +271,6 @@ def adjective_like(token: str) -> bool:
         return False
     return token.endswith(("ed", "ing"))
 
-
-NUMBERS = {
-    word: n
-    for n, word in enumerate(
-        (
-            *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
-            *("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen"),
-            *("seventeen", "eighteen", "nineteen", "twenty"),
-        )
-    )
-}
-NUMBERS["single"] = 1  # "a single dog"
-NUMBERS["lone"] = 1  # "a lone surfer"
 
 # Words that take the count away: "at least five", "about ten", "more than two".
 APPROXIMATE = frozenset(

@@ -19,31 +19,32 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mminstruct.checks import FailureWatch, ground
 from mminstruct.config import Config, dump_config
 from mminstruct.converters import READERS
 from mminstruct.errors import MminstructError
-from mminstruct.failures import FailureWatch
-from mminstruct.finalize import SOURCE_REJECTS, finalize, finalize_when_complete
-from mminstruct.generators import Generated, Generator, make_generator
-from mminstruct.grounding import ground
+from mminstruct.generate import Generator, make_generator
 from mminstruct.images import load_image
 from mminstruct.io import file_digests, write_atomic, write_json, write_jsonl
 from mminstruct.keys import image_seed, sample_key
 from mminstruct.launch import Launch
-from mminstruct.progress import Progress
-from mminstruct.records import ImageRecord, Rejection
-from mminstruct.resume import (
+from mminstruct.output import (
     PARTS,
+    ShardInfo,
+    ShardWriter,
     StopRequested,
+    Tally,
     done_units,
     fingerprint,
     marker_path,
+    sample_members,
+    sample_record,
     stop_on_sigterm,
     unit_stem,
 )
-from mminstruct.samples import sample_members, sample_record
-from mminstruct.shards import ShardInfo, ShardWriter
-from mminstruct.stats import Tally
+from mminstruct.progress import Progress
+from mminstruct.publish import SOURCE_REJECTS, finalize, finalize_when_complete
+from mminstruct.records import Generated, ImageRecord, Rejection
 
 log = logging.getLogger("mminstruct")
 
@@ -205,7 +206,7 @@ def generate_batch(
     results = [ground(record, r, mode) for record, r in zip(records, results, strict=True)]
     preference = config.tasks.preference
     if preference.enabled:
-        from mminstruct.preference import add_preference_pairs
+        from mminstruct.checks import add_preference_pairs
 
         seeds = [image_seed(config.generator.seed, r.dataset, r.image_id) for r in records]
         results = [
@@ -221,8 +222,8 @@ def _rewrite_rejected(
     generator: Generator, config: Config, records: list[ImageRecord], results: list[Generated]
 ) -> None:
     """Model backends: the model rewrites each pair's rejected answer (`tasks.preference`)."""
-    from mminstruct.preference import rewrite_rejected
-    from mminstruct.prompts import load_template
+    from mminstruct.checks import rewrite_rejected
+    from mminstruct.generate import load_template
     from mminstruct.resources import resolve_path
 
     folder = config.generator.templates

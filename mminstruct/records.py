@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,14 @@ class Instruction:
     grounding: dict[str, Any] | None = None
     # `preference.add_preference_pairs`: {"turn", "chosen", "rejected", "error"} each.
     preference: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass
+class Generated:
+    """What a generator made for one image: kept instructions and per-task rejections."""
+
+    instructions: list[Instruction] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    tokens: int = 0  # completion tokens a model spent on this image, kept or not
+    # Preference pairs not made, by reason ("unconfirmed_count", "chosen_ungrounded", ...).
+    preference_dropped: Counter = field(default_factory=Counter)

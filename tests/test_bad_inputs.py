@@ -25,7 +25,8 @@ from bad_inputs import CASES, Built, Case, Fails
 from bad_inputs.files import SIZE
 from PIL import Image
 
-from mminstruct import pipeline, shards
+from mminstruct import pipeline
+from mminstruct.output import shards
 from mminstruct.cli import main
 
 HANG_S = 60  # no case may take longer than this
@@ -63,7 +64,9 @@ def words_of(case: Case, folder: Path) -> list[str]:
 def no_plots(monkeypatch) -> None:
     """The card's plots cost ~0.5 s a build and say nothing about bad inputs; the one build
     of all cases through the real command below still draws them."""
-    monkeypatch.setattr("mminstruct.card.write_plots", lambda out_dir, stats: [], raising=False)
+    monkeypatch.setattr(
+        "mminstruct.publish.card.write_plots", lambda out_dir, stats: [], raising=False
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -193,7 +196,7 @@ def test_16bit_png_reaches_a_vision_model_as_grey_not_white() -> None:
     pytest.importorskip("transformers")
     from bad_inputs.files import png
 
-    from mminstruct.backends.hf_vlm import decode_image
+    from mminstruct.generate.backends.hf_vlm import decode_image
 
     assert decode_image(png(mode="I;16")).getpixel((0, 0)) == (156, 156, 156)
 

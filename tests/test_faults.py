@@ -26,14 +26,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mminstruct import backends
-from mminstruct.backends import Completion, Request
-from mminstruct.backends import openai as openai_backend
+from mminstruct.generate import backends
+from mminstruct.checks.failures import FailureWatch, failure_window
 from mminstruct.cli import main
 from mminstruct.errors import MminstructError
-from mminstruct.failures import FailureWatch, failure_window
-from mminstruct.generators import Generated
-from mminstruct.records import Instruction, Rejection
+from mminstruct.generate.backends import Completion, Request
+from mminstruct.generate.backends import openai as openai_backend
+from mminstruct.records import Generated, Instruction, Rejection
 
 RESULT_FILES = ("stats.json", "rejects.jsonl", "manifest.json", "shards.wids.json")
 FAULTS = ("explode", "garbage", "drop", "error500", "ratelimited", "hang", "malformed")

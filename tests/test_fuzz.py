@@ -30,12 +30,12 @@ from mminstruct.converters.coco import MAX_CAPTION_CHARS, clean_caption, read_co
 from test_parse import BLOCKS, NOISY_TEXT
 
 from mminstruct.config import CocoSourceConfig, ContextConfig
-from mminstruct.context import render_context
+from mminstruct.context.render import render_context
 from mminstruct.errors import InputError
+from mminstruct.generate.parse import parse_completion
 from mminstruct.keys import DATASET_NAME, sample_key
-from mminstruct.parse import parse_completion
+from mminstruct.output.samples import IMAGE_TOKEN, llava_conversation
 from mminstruct.records import ImageRecord, Instruction, ObjectBox, Rejection
-from mminstruct.samples import IMAGE_TOKEN, llava_conversation
 
 SCALE = float(os.environ.get("MMINSTRUCT_FUZZ_SCALE", "1"))
 EXAMPLES = {"coco": 120, "bytes": 150, "vg": 80, "context": 200, "parse": 300, "keys": 300}

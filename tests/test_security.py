@@ -21,10 +21,10 @@ from test_openai_backend import FakeServer
 from mminstruct.cli import main
 from mminstruct.config import GeneratorConfig, load_config
 from mminstruct.errors import ConfigError
+from mminstruct.generate.prompts import build_messages, load_task_templates
+from mminstruct.generate.rule_based import load_phrasings, render
 from mminstruct.images import image_problem
-from mminstruct.prompts import build_messages, load_task_templates
 from mminstruct.resources import shipped_dir
-from mminstruct.rule_based import load_phrasings, render
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = sorted([*(REPO / "mminstruct").rglob("*.py"), *(REPO / "converters").rglob("*.py")])
@@ -226,7 +226,7 @@ def test_pillow_bomb_limit_is_never_lifted():
             assigned = isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
             named = isinstance(node, ast.Constant) and node.value == "MAX_IMAGE_PIXELS"
             assert not (assigned and node.attr == "MAX_IMAGE_PIXELS") and not named, path
-    for name in ("pipeline", "cli", "images", "llm", "backends.openai", "preview", "export"):
+    for name in ("pipeline", "cli", "images", "generate.model", "generate.backends.openai", "preview", "publish.export"):
         with contextlib.suppress(ImportError):
             importlib.import_module(f"mminstruct.{name}")
     assert Image.MAX_IMAGE_PIXELS == PILLOW_LIMIT

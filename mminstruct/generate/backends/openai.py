@@ -1,0 +1,299 @@
+"""The `openai` backend: any OpenAI-compatible chat-completions server (vLLM, SGLang, TGI).
+
+Requests go out over `urllib` from a thread pool, `generator.concurrency` at a time, and come
+back in order. HTTP 429, 5xx, dropped connections and timeouts are retried with jittered
+exponential backoff (a `Retry-After` header wins, capped); a request that still fails, or
+that the server rejects (other 4xx), becomes an error Completion, never an exception.
+The API key is read from the environment and never logged, raised or shown in `repr`.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import http.client
+import json
+import logging
+import math
+import os
+import random
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from mminstruct.config import GeneratorConfig
+from mminstruct.errors import MminstructError
+from mminstruct.generate.backends import Completion, Message, Request
+
+logger = logging.getLogger("mminstruct")
+
+BASE_DELAY_S = 1.0  # the first retry waits 0.5-1x this, doubling with each attempt
+MAX_DELAY_S = 30.0  # no single wait is longer, a server's Retry-After included
+CHECK_TIMEOUT_S = 5.0  # the start-up GET /models (or timeout_s, when shorter)
+MAX_ERROR_CHARS = 500  # a server's error message is cut here
+
+_IMAGE_MAGIC = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+)
+_NETWORK_ERRORS = (OSError, http.client.HTTPException)  # URLError, timeouts, resets, short reads
+
+
+class _Failure(Exception):
+    """One failed attempt: what went wrong and whether trying again may help."""
+
+    def __init__(self, message: str, retryable: bool, retry_after: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after  # seconds the server asked us to wait, if it did
+
+
+class OpenAIBackend:
+    """Chat completions from the OpenAI-compatible server at `generator.base_url`."""
+
+    name = "openai"
+
+    def __init__(self, config: GeneratorConfig):
+        if not config.model:
+            raise MminstructError(
+                "generator.model: the 'openai' backend needs the served model name "
+                "(the MODEL of `vllm serve MODEL`)"
+            )
+        self.model: str = config.model
+        self.config = config
+        self.base_url = config.base_url.rstrip("/")
+        self._key = os.environ.get(config.api_key_env) or None  # never logged or shown
+        self.check_server()
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r})"
+
+    def check_server(self) -> None:
+        """Fail early, saying what to do, when nothing answers at `base_url` or the key is refused.
+
+        A server without `/models` (HTTP 404) is fine; other HTTP errors are only logged,
+        since the requests themselves retry.
+        """
+        timeout = min(CHECK_TIMEOUT_S, self.config.timeout_s)
+        try:
+            self._send("GET", "/models", None, timeout)
+        except urllib.error.HTTPError as exc:
+            self._check_status(exc)
+        except (*_NETWORK_ERRORS, ValueError) as exc:
+            raise MminstructError(
+                f"cannot reach the OpenAI-compatible server at {self.base_url}: {_reason(exc)}; "
+                f"start it (e.g. vllm serve {self.model}) or set generator.base_url"
+            ) from None
+
+    def complete(self, requests: Sequence[Request]) -> list[Completion]:
+        """One Completion per request, in order, with at most `concurrency` requests in flight."""
+        if not requests:
+            return []
+        workers = min(self.config.concurrency, len(requests))
+        with ThreadPoolExecutor(workers, thread_name_prefix="mminstruct-openai") as pool:
+            return list(pool.map(self._complete_one, requests))
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """An estimate, not the server's tokenizer: 4 characters a token, 4 tokens a message.
+
+        The exact counts come back with each Completion (`prompt_tokens`).
+        """
+        chars = sum(len(str(message.get("content", ""))) for message in messages)
+        return math.ceil(chars / 4) + 4 * len(messages)
+
+    # ------------------------------------------------------------------ one request
+
+    def _complete_one(self, request: Request) -> Completion:
+        payload = self._payload(request)
+        rng = random.Random(request.seed)  # jitter is reproducible per request
+        attempt = 1
+        while True:
+            try:
+                return _to_completion(self._post(payload), attempt)
+            except _Failure as failure:
+                if not failure.retryable or attempt > self.config.max_retries:
+                    return _failed(failure, attempt)
+                _wait(failure, attempt, self.config.max_retries + 1, rng)
+                attempt += 1
+
+    def _payload(self, request: Request) -> dict[str, Any]:
+        messages: list[dict[str, Any]] = [dict(message) for message in request.messages]
+        if request.image is not None:
+            _attach_image(messages, request.image)
+        return {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": self.config.max_new_tokens,
+            "temperature": self.config.temperature,
+            "top_p": self.config.top_p,
+            "seed": request.seed,
+        }
+
+    def _post(self, payload: dict[str, Any]) -> bytes:
+        """One attempt at POST /chat/completions; every failure becomes a `_Failure`."""
+        try:
+            return self._send("POST", "/chat/completions", payload, self.config.timeout_s)
+        except urllib.error.HTTPError as exc:
+            retryable = exc.code == 429 or exc.code >= 500
+            message = f"HTTP {exc.code} from {self.base_url}: {self._server_message(exc)}"
+            retry_after = _retry_after(exc.headers.get("Retry-After"))
+            raise _Failure(message, retryable, retry_after) from None
+        except _NETWORK_ERRORS as exc:
+            raise _Failure(f"no answer from {self.base_url}: {_reason(exc)}", True) from None
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _send(self, method: str, path: str, payload: Any, timeout: float) -> bytes:
+        data = None if payload is None else json.dumps(payload).encode("utf-8")
+        request = urllib.request.Request(
+            self.base_url + path, data=data, method=method, headers=self._headers()
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.read()
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "User-Agent": "mminstruct"}
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        return headers
+
+    def _check_status(self, exc: urllib.error.HTTPError) -> None:
+        message = self._server_message(exc)
+        if exc.code in (401, 403):
+            raise MminstructError(
+                f"the server at {self.base_url} refused the API key (HTTP {exc.code}: {message}); "
+                f"put a valid key in the environment variable {self.config.api_key_env} "
+                "or set generator.api_key_env"
+            ) from None
+        if exc.code != 404:
+            logger.warning("openai: GET %s/models: HTTP %d (%s)", self.base_url, exc.code, message)
+
+    def _server_message(self, exc: urllib.error.HTTPError) -> str:
+        """The server's own explanation of an HTTP error, short and with the key blanked out."""
+        try:
+            body = exc.read().decode("utf-8", "replace")
+        except _NETWORK_ERRORS:
+            body = ""
+        finally:
+            exc.close()
+        text = _message_in(body) or str(exc.reason)
+        if self._key:
+            text = text.replace(self._key, "***")
+        return text[:MAX_ERROR_CHARS]
+
+
+# ---------------------------------------------------------------------- pure helpers
+
+
+def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -> float:
+    """Seconds to wait after failed attempt `attempt` (1, 2, ...), never more than MAX_DELAY_S.
+
+    The server's Retry-After when given; else BASE_DELAY_S * 2**(attempt-1), scaled by a
+    random 0.5-1 factor so that many clients do not retry in lockstep.
+    """
+    if retry_after is not None:
+        return min(retry_after, MAX_DELAY_S)
+    delay = min(BASE_DELAY_S * 2 ** (attempt - 1), MAX_DELAY_S)
+    return delay * (0.5 + rng.random() / 2)
+
+
+def image_mime(data: bytes) -> str:
+    """The MIME type of image bytes, from their magic number."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    for magic, mime in _IMAGE_MAGIC:
+        if data.startswith(magic):
+            return mime
+    return "application/octet-stream"
+
+
+def _attach_image(messages: list[dict[str, Any]], image: bytes) -> None:
+    """Put the image, as a data URL content part, before the text of the last user message."""
+    url = f"data:{image_mime(image)};base64,{base64.b64encode(image).decode('ascii')}"
+    part = {"type": "image_url", "image_url": {"url": url}}
+    users = [i for i, message in enumerate(messages) if message.get("role") == "user"]
+    if not users:
+        messages.append({"role": "user", "content": [part]})
+        return
+    last = messages[users[-1]]
+    last["content"] = [part, {"type": "text", "text": last.get("content", "")}]
+
+
+def _to_completion(body: bytes, attempts: int) -> Completion:
+    try:
+        data = json.loads(body)
+        choice = data["choices"][0]
+        text = choice["message"].get("content") or ""
+        usage = data.get("usage") or {}
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise _Failure(f"malformed response ({type(exc).__name__}: {exc})", False) from None
+    reason = choice.get("finish_reason") or "stop"
+    if reason not in ("stop", "length"):
+        raise _Failure(f"the server ended the completion with finish_reason {reason!r}", False)
+    return Completion(
+        text=text,
+        finish_reason=reason,
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        details={"attempts": attempts},
+    )
+
+
+def _failed(failure: _Failure, attempts: int) -> Completion:
+    logger.warning("openai: request failed after %d attempt(s): %s", attempts, failure)
+    return Completion(
+        text="", finish_reason="error", error=str(failure), details={"attempts": attempts}
+    )
+
+
+def _wait(failure: _Failure, attempt: int, attempts: int, rng: random.Random) -> None:
+    delay = backoff_delay(attempt, failure.retry_after, rng)
+    logger.warning(
+        "openai: %s (attempt %d of %d); retrying in %.2fs", failure, attempt, attempts, delay
+    )
+    time.sleep(delay)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (a number or an HTTP date); None if absent or bad."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _message_in(body: str) -> str:
+    """The message of a JSON error body (OpenAI, vLLM, TGI shapes), else the body itself."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.strip()
+    if not isinstance(data, dict):
+        return body.strip()
+    error = data.get("error")
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    return str(error or data.get("message") or data.get("detail") or body.strip())
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason for a network error: 'connection refused', 'timed out', ..."""
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, TimeoutError):
+        return "timed out"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror.lower()
+    return str(reason) or type(reason).__name__

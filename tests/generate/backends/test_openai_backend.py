@@ -1,0 +1,329 @@
+"""The openai backend against a scripted chat-completions server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from mminstruct.config import GeneratorConfig
+from mminstruct.errors import MminstructError
+from mminstruct.generate.backends import Request, make_backend
+from mminstruct.generate.backends import openai as openai_backend
+from mminstruct.generate.backends.openai import OpenAIBackend, backoff_delay, image_mime
+
+KEY_ENV = "MMINSTRUCT_TEST_OPENAI_KEY"
+SECRET = "sk-test-do-not-leak-1234567890"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(40))
+JPEG = b"\xff\xd8\xff\xe0" + bytes(range(40))
+
+
+class FakeServer(ThreadingHTTPServer):
+    """Answers chat completions from the seed and last user message; fails as told.
+
+    `plan` holds one action per coming POST: an HTTP status ("429", "500", "400", ...),
+    "429-retry-after=S", "drop" (close without answering) or "slow" (answer after `slow_s`);
+    once it is empty, requests succeed.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.plan: list[str] = []
+        self.bodies: list[dict] = []
+        self.auth: list[str | None] = []
+        self.models_status = 200
+        self.delay_s = 0.0  # each successful answer waits this long (times seed % 3)
+        self.slow_s = 1.0  # how long a "slow" answer takes
+        self.in_flight = self.max_in_flight = 0
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that gave up on a slow answer is expected here; stay quiet."""
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: FakeServer
+
+    def log_message(self, format, *args) -> None:
+        """No access log on stderr."""
+
+    def do_GET(self) -> None:
+        server = self.server
+        if self.path != "/v1/models" or server.models_status != 200:
+            status = 404 if self.path != "/v1/models" else server.models_status
+            auth = self.headers.get("Authorization")
+            return self.reply(status, {"error": {"message": f"no (you sent {auth})"}})
+        self.reply(200, {"object": "list", "data": [{"id": "fake-model"}]})
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        server = self.server
+        with server.lock:
+            server.bodies.append(body)
+            server.auth.append(self.headers.get("Authorization"))
+            action = server.plan.pop(0) if server.plan else "ok"
+            server.in_flight += 1
+            server.max_in_flight = max(server.max_in_flight, server.in_flight)
+        self.counted = True
+        try:
+            self.act(action, body)
+        finally:
+            self.done_in_flight()
+
+    def send_response(self, *args, **kwargs) -> None:
+        # A request stops counting as in flight once its answer starts: the client may send
+        # its next request as soon as it has read this one, before this thread moves on.
+        self.done_in_flight()
+        super().send_response(*args, **kwargs)
+
+    def done_in_flight(self) -> None:
+        if getattr(self, "counted", False):
+            self.counted = False
+            with self.server.lock:
+                self.server.in_flight -= 1
+
+    def act(self, action: str, body: dict) -> None:
+        if action == "drop":
+            return  # close the connection without an answer
+        if action == "slow":
+            time.sleep(self.server.slow_s)
+        if action.startswith("429"):
+            retry_after = action.partition("=")[2]
+            headers = {"Retry-After": retry_after} if retry_after else {}
+            return self.reply(429, {"error": {"message": "slow down"}}, headers)
+        if action.isdigit():
+            auth = self.headers.get("Authorization")
+            return self.reply(int(action), {"object": "error", "message": f"bad {auth}"})
+        time.sleep(self.server.delay_s * (body["seed"] % 3))
+        self.reply(200, answer(body))
+
+    def reply(self, status: int, payload: dict, headers: dict | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def answer(body: dict) -> dict:
+    """A valid Question/Answer block echoing the seed and the last user message."""
+    user = [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
+    text = user if isinstance(user, str) else user[-1]["text"]
+    cut = body["max_tokens"] < 10
+    return {
+        "choices": [
+            {
+                "message": {
+                    "role": "assistant",
+                    "content": f"Question: {text}?\nAnswer: seed {body['seed']}.",
+                },
+                "finish_reason": "length" if cut else "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 11 * len(body["messages"]), "completion_tokens": 7},
+    }
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiny backoff, no proxy for 127.0.0.1, no key unless a test sets one."""
+    monkeypatch.setattr(openai_backend, "BASE_DELAY_S", 0.001)
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    monkeypatch.delenv(KEY_ENV, raising=False)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    fake = FakeServer()
+    thread = threading.Thread(target=fake.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    yield fake
+    fake.shutdown()
+    fake.server_close()
+
+
+def backend_for(server: FakeServer, **overrides) -> OpenAIBackend:
+    settings = {"backend": "openai", "model": "fake-model", "api_key_env": KEY_ENV, **overrides}
+    return make_backend(GeneratorConfig(base_url=server.url, **settings))
+
+
+def requests(count: int, image: bytes | None = None) -> list[Request]:
+    messages = ({"role": "system", "content": "Be brief."},)
+    return [
+        Request((*messages, {"role": "user", "content": f"what is {i}"}), seed=i, image=image)
+        for i in range(count)
+    ]
+
+
+def test_payload_and_order_preserved_with_concurrency(server):
+    server.delay_s = 0.02  # later seeds of each three answer sooner
+    backend = backend_for(server, concurrency=4, temperature=0.2, top_p=0.9)
+    completions = backend.complete(requests(9))
+    assert [c.text for c in completions] == [
+        f"Question: what is {i}?\nAnswer: seed {i}." for i in range(9)
+    ]
+    assert all(c.finish_reason == "stop" and c.error is None for c in completions)
+    body = server.bodies[0]
+    assert {k: body[k] for k in ("model", "max_tokens", "temperature", "top_p")} == {
+        "model": "fake-model",
+        "max_tokens": 512,
+        "temperature": 0.2,
+        "top_p": 0.9,
+    }
+    assert sorted(b["seed"] for b in server.bodies) == list(range(9))
+    assert backend.complete([]) == []
+
+
+def test_concurrency_bound_respected(server):
+    server.delay_s = 0.03
+    completions = backend_for(server, concurrency=3).complete(requests(12))
+    assert len(completions) == 12
+    assert 2 <= server.max_in_flight <= 3
+
+
+def test_usage_and_length_mapped(server):
+    completion = backend_for(server, max_new_tokens=5).complete(requests(1))[0]
+    assert completion.finish_reason == "length"
+    assert (completion.prompt_tokens, completion.completion_tokens) == (22, 7)
+    assert server.bodies[0]["max_tokens"] == 5
+
+
+@pytest.mark.parametrize("plan", [["429", "500", "503"], ["drop", "drop"], ["slow"]])
+def test_retries_then_success(server, caplog, plan):
+    server.plan = list(plan)
+    server.slow_s = 0.5
+    backend = backend_for(server, max_retries=4, timeout_s=0.2)
+    with caplog.at_level(logging.WARNING, logger="mminstruct"):
+        completion = backend.complete(requests(1))[0]
+    assert completion.finish_reason == "stop" and completion.text.endswith("seed 0.")
+    assert completion.details["attempts"] == len(plan) + 1
+    assert len(server.bodies) == len(plan) + 1
+    assert "(attempt 1 of 5)" in caplog.text
+
+
+def test_retries_exhausted_become_an_error_completion(server, caplog):
+    server.plan = ["500"] * 10
+    with caplog.at_level(logging.WARNING, logger="mminstruct"):
+        completion = backend_for(server, max_retries=2).complete(requests(1))[0]
+    assert (completion.text, completion.finish_reason) == ("", "error")
+    assert "HTTP 500" in completion.error and "bad None" in completion.error
+    assert completion.details["attempts"] == 3 and len(server.bodies) == 3
+    assert "HTTP 500" in caplog.text and "attempt 2 of 3" in caplog.text
+
+
+def test_timeout_exhausted_says_timed_out(server):
+    server.plan, server.slow_s = ["slow"], 0.5
+    completion = backend_for(server, max_retries=0, timeout_s=0.1).complete(requests(1))[0]
+    assert completion.finish_reason == "error" and "timed out" in completion.error
+
+
+def test_client_error_is_not_retried(server):
+    server.plan = ["400"]
+    completion = backend_for(server, max_retries=4).complete(requests(1))[0]
+    assert completion.finish_reason == "error"
+    assert completion.error.startswith("HTTP 400") and "bad None" in completion.error
+    assert len(server.bodies) == 1
+
+
+def test_retry_after_is_honored_and_capped(server, monkeypatch):
+    server.plan = ["429-retry-after=0.3"]
+    start = time.monotonic()
+    assert backend_for(server).complete(requests(1))[0].finish_reason == "stop"
+    assert time.monotonic() - start >= 0.3
+    monkeypatch.setattr(openai_backend, "MAX_DELAY_S", 0.01)
+    server.plan = ["429-retry-after=3600", "429"]
+    start = time.monotonic()
+    assert backend_for(server).complete(requests(1))[0].finish_reason == "stop"
+    assert time.monotonic() - start < 2
+
+
+def test_backoff_doubles_with_seeded_jitter_and_is_capped(monkeypatch):
+    for attempt in (1, 2, 3):
+        full = 0.001 * 2 ** (attempt - 1)
+        assert full / 2 <= backoff_delay(attempt, None, random.Random(attempt)) <= full
+    assert backoff_delay(2, None, random.Random(7)) == backoff_delay(2, None, random.Random(7))
+    assert backoff_delay(1, 0.25, random.Random(0)) == 0.25  # Retry-After wins
+    monkeypatch.setattr(openai_backend, "MAX_DELAY_S", 0.002)
+    assert backoff_delay(20, None, random.Random(0)) <= 0.002
+    assert backoff_delay(1, 3600.0, random.Random(0)) == 0.002
+
+
+def test_unreachable_server_says_what_to_do():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    config = GeneratorConfig(
+        backend="openai", model="my-model", base_url=f"http://127.0.0.1:{port}/v1"
+    )
+    with pytest.raises(MminstructError) as info:
+        OpenAIBackend(config)
+    message = str(info.value)
+    assert f"cannot reach the OpenAI-compatible server at http://127.0.0.1:{port}/v1" in message
+    assert "connection refused" in message
+    assert "vllm serve my-model" in message and "generator.base_url" in message
+
+
+def test_models_404_is_fine(server):
+    server.models_status = 404
+    assert backend_for(server).complete(requests(1))[0].finish_reason == "stop"
+
+
+def test_key_is_sent_but_never_shown(server, monkeypatch, caplog):
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    server.plan = ["500", "400"]  # the server echoes the Authorization header in its errors
+    with caplog.at_level(logging.DEBUG, logger="mminstruct"):
+        backend = backend_for(server)
+        completion = backend.complete(requests(1))[0]
+    assert server.auth == [f"Bearer {SECRET}"] * 2
+    assert completion.finish_reason == "error" and "bad Bearer ***" in completion.error
+    assert "HTTP 500" in caplog.text
+    for text in (caplog.text, completion.error, repr(backend)):
+        assert SECRET not in text
+    server.models_status = 401
+    with pytest.raises(MminstructError) as info:
+        backend_for(server)
+    assert KEY_ENV in str(info.value) and "HTTP 401" in str(info.value)
+    assert SECRET not in str(info.value) and SECRET not in repr(info.value)
+
+
+def test_no_key_no_header(server):
+    backend_for(server).complete(requests(1))
+    assert server.auth == [None]
+
+
+@pytest.mark.parametrize(("image", "mime"), [(PNG, "image/png"), (JPEG, "image/jpeg")])
+def test_image_arrives_as_data_url_in_last_user_message(server, image, mime):
+    assert image_mime(image) == mime
+    few_shot = (
+        {"role": "user", "content": "example question"},
+        {"role": "assistant", "content": "example answer"},
+        {"role": "user", "content": "describe it"},
+    )
+    completion = backend_for(server).complete([Request(few_shot, seed=3, image=image)])[0]
+    assert completion.text.startswith("Question: describe it?")
+    messages = server.bodies[0]["messages"]
+    assert messages[0]["content"] == "example question"
+    part, text = messages[-1]["content"]
+    assert text == {"type": "text", "text": "describe it"}
+    assert part["type"] == "image_url"
+    header, _, data = part["image_url"]["url"].partition(",")
+    assert header == f"data:{mime};base64" and base64.b64decode(data) == image
+
+
+def test_count_tokens_is_an_estimate(server):
+    backend = backend_for(server)
+    assert backend.count_tokens([{"role": "user", "content": "x" * 40}]) == 14

@@ -1,0 +1,172 @@
+"""`mminstruct build` with real model backends: tiny random models through the real loaders.
+
+Their output is noise, so these tests assert what must hold anyway: every image is
+accounted for, rejections carry reasons (and the raw completion), kept instructions carry
+their provenance, and greedy decoding gives the same dataset whatever the batch size.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from tiny_models import make_tiny_causal_lm, make_tiny_vlm
+
+from mminstruct.cli import main
+
+PARSE_REASONS = {"empty", "unparseable", "truncated", "refusal", "source_leak", "degenerate"}
+
+
+SHORT_TEMPLATES = {
+    "conversation": "Write a short conversation about the image.",
+    "detail": "Describe the image.",
+    "reasoning": "Ask and answer one question that needs reasoning.",
+}
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory) -> Path:
+    """Short templates (a user's own folder): the shipped few-shot prompts are thousands of
+    tokens for the tiny byte-level tokenizer, which only slows the tests down."""
+    folder = tmp_path_factory.mktemp("templates")
+    answer = {"detail": "A dog on grass.", "conversation": "Question: What?\nAnswer: A dog."}
+    for task, system in SHORT_TEMPLATES.items():
+        example = {"context": "A dog.", "answer": answer.get(task, answer["conversation"])}
+        text = {"system": system, "examples": [example], "query": "{context}"}
+        (folder / f"{task}.yaml").write_text(json.dumps(text))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory) -> Path:
+    return make_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"))
+
+
+@pytest.fixture(scope="module")
+def tiny_vlm(tmp_path_factory) -> Path:
+    return make_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"))
+
+
+def build(out: Path, backend: str, model: Path, templates: Path, *extra: str) -> dict:
+    args = ["build", "demo", "-q", "--limit", "6", "--set", f"output.dir={out}"]
+    args += ["--set", f"generator.templates={templates}"]
+    args += ["--set", f"generator.backend={backend}", "--set", f"generator.model={model}"]
+    args += ["--set", "generator.max_new_tokens=24", "--set", "generator.temperature=0", *extra]
+    assert main(args) == 0
+    return json.loads((out / "stats.json").read_text())
+
+
+def shards(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in out.glob("shard-*.tar")}
+
+
+def rejects(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("backend", ["hf", "hf-vlm"])
+def test_every_image_accounted_for_with_reasons(tmp_path, backend, tiny_lm, tiny_vlm, templates):
+    model = tiny_lm if backend == "hf" else tiny_vlm
+    stats = build(tmp_path / "out", backend, model, templates)
+    assert stats["images_in"] == 6 == stats["images_written"] + stats["images_rejected"]
+    rows = rejects(tmp_path / "out")
+    tasks = [r for r in rows if r["scope"] == "task"]
+    assert tasks, "random weights write noise: the parser must have rejected some of it"
+    assert all(r["reason"] in PARSE_REASONS | {"duplicate"} and r["detail"] for r in tasks)
+    assert all("raw" in r for r in tasks if r["reason"] != "duplicate")
+    assert stats["tokens"] > 0
+    images = [r for r in rows if r["scope"] == "image"]
+    assert all(r["reason"] == "no_instructions" for r in images)
+
+
+def test_greedy_batching_gives_the_same_dataset(tmp_path, tiny_lm, templates):
+    one = build(tmp_path / "b1", "hf", tiny_lm, templates, "--set", "generator.batch_size=1")
+    three = build(tmp_path / "b3", "hf", tiny_lm, templates, "--set", "generator.batch_size=3")
+    assert shards(tmp_path / "b1") == shards(tmp_path / "b3")
+    assert rejects(tmp_path / "b1") == rejects(tmp_path / "b3")
+    assert one == three
+
+
+def test_kept_instructions_record_their_provenance(tmp_path, tiny_lm, templates, monkeypatch):
+    from mminstruct.generate.backends import hf
+
+    # Let the random model "answer" well-formed text so that something is kept.
+    answer = "Question: What is shown?\nAnswer: A small scene with a few objects.\n"
+
+    completion = _completion_maker()
+
+    def scripted(self, batch, seed):
+        return [completion(answer) for _ in batch]
+
+    monkeypatch.setattr(hf.HFBackend, "_generate", scripted, raising=True)
+    stats = build(tmp_path / "out", "hf", tiny_lm, templates, "--set", "tasks.detail.enabled=false")
+    assert stats["instructions"]["conversation"] == 6
+    record = _first_record(tmp_path / "out")
+    stamp = record["instructions"][0]["generator"]
+    assert stamp["backend"] == "hf" and stamp["model"] == str(tiny_lm)
+    assert stamp["template"] == "conversation.yaml" and len(stamp["template_sha256"]) == 16
+    assert stamp["template_sha256"] != _shipped_sha("conversation")  # the user's own templates
+    assert stamp["temperature"] == 0 and stamp["max_new_tokens"] == 24 and "seed" in stamp
+
+
+def _completion_maker():
+    from mminstruct.generate.backends import Completion
+
+    return lambda text: Completion(text, "stop", 5, 12)
+
+
+def _first_record(out: Path) -> dict:
+    import tarfile
+
+    shard = sorted(out.glob("shard-*.tar"))[0]
+    with tarfile.open(shard) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".json"))
+        return json.loads(tar.extractfile(member).read())
+
+
+def _shipped_sha(task: str) -> str:
+    from mminstruct.generate.prompts import load_task_templates
+
+    return load_task_templates()[task].sha256
+
+
+def test_openai_backend_through_the_cli(tmp_path, monkeypatch):
+    """A real HTTP round trip per prompt against a local server that fails now and then."""
+    import threading
+
+    from test_openai_backend import FakeServer
+
+    monkeypatch.setattr("mminstruct.generate.backends.openai.BASE_DELAY_S", 0.001)
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    server = FakeServer()
+    server.plan = ["500", "429", "drop"]  # retried with backoff, then fine
+    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
+    try:
+        out = tmp_path / "out"
+        args = ["build", "demo", "-q", "--limit", "4", "--set", f"output.dir={out}"]
+        args += ["--set", "generator.backend=openai", "--set", "generator.model=served"]
+        args += ["--set", f"generator.base_url={server.url}", "--set", "generator.concurrency=3"]
+        assert main(args) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["images_in"] == 4 == stats["images_written"] + stats["images_rejected"]
+    assert stats["instructions"].get("conversation", 0) > 0  # the fake's Q/A blocks parse
+    record = _first_record(out)
+    stamp = next(i for i in record["instructions"] if i["task"] == "conversation")["generator"]
+    assert (
+        stamp["backend"] == "openai"
+        and stamp["model"] == "served"
+        and stamp["completion_tokens"] == 7
+    )
+    assert all(
+        r["reason"] and "raw" in r
+        for r in rejects(out)
+        if r["scope"] == "task" and r["reason"] != "duplicate"
+    )

@@ -1,0 +1,187 @@
+"""Exports and loaders: LLaVA JSON/JSONL that LLaVA's rules accept, the wids shard index,
+`mminstruct stats` recounting from the shards, and webdataset reading every sample."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+import webdataset as wds
+
+from mminstruct.cli import main
+from mminstruct.publish.export import check_llava
+
+IMAGE_KEYS = ("jpg", "png")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "out"
+    args = ["build", "demo", "-q", "--set", f"output.dir={out}"]
+    assert main([*args, "--set", "output.shard_max_samples=6"]) == 0  # three shards
+    return out
+
+
+def shard_samples(out: Path) -> dict[str, dict]:
+    """key -> {"json": record, "ext": image extension, "image": bytes}, read with tarfile."""
+    samples: dict[str, dict] = {}
+    for shard in sorted(out.glob("shard-*.tar")):
+        with tarfile.open(shard) as tar:
+            for member in tar:
+                key, ext = member.name.split(".", 1)
+                data = tar.extractfile(member).read()
+                entry = samples.setdefault(key, {})
+                if ext == "json":
+                    entry["json"] = json.loads(data)
+                else:
+                    entry["ext"], entry["image"] = ext, data
+    return samples
+
+
+def test_llava_export_is_what_llava_trains_on(demo, tmp_path, capsys):
+    dest = tmp_path / "llava"
+    assert main(["export", str(demo), "--format", "llava", "--dest", str(dest)]) == 0
+    assert "--image_folder" in capsys.readouterr().out
+    records = json.loads((dest / "llava.json").read_text())
+    samples = shard_samples(demo)
+    stats = json.loads((demo / "stats.json").read_text())
+    assert isinstance(records, list) and len(records) == stats["instructions_total"]
+    assert len({r["id"] for r in records}) == len(records)
+    assert check_llava(records, dest / "images") == []
+    assert all(set(r) == {"id", "image", "conversations"} for r in records)
+    for record in records:
+        key = record["image"].rsplit(".", 1)[0]
+        sample = samples[key]
+        assert record["image"] == f"{key}.{sample['ext']}"
+        assert (dest / "images" / record["image"]).read_bytes() == sample["image"]
+        assert record["conversations"] in [
+            i["conversations"] for i in sample["json"]["instructions"]
+        ]
+    assert len(list((dest / "images").iterdir())) == len(samples)
+
+
+def test_jsonl_export_holds_the_same_records_one_per_line(demo, tmp_path):
+    assert main(["export", str(demo), "--format", "llava", "--dest", str(tmp_path / "a")]) == 0
+    assert main(["export", str(demo), "--format", "jsonl", "--dest", str(tmp_path / "b")]) == 0
+    lines = (tmp_path / "b" / "llava.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == json.loads(
+        (tmp_path / "a" / "llava.json").read_text()
+    )
+    # Exporting again into the same folder replaces the export; a foreign folder is refused.
+    assert main(["export", str(demo), "--format", "jsonl", "--dest", str(tmp_path / "b")]) == 0
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    assert main(["export", str(demo), "--dest", str(tmp_path / "mine")]) == 1
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_checker_applies_llava_rules(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    good = {
+        "id": "a-0",
+        "image": "a.jpg",
+        "conversations": [
+            {"from": "human", "value": "<image>\nWhat?"},
+            {"from": "gpt", "value": "A."},
+        ],
+    }
+    assert check_llava([good], tmp_path) == []
+    gpt_first = {**good, "id": "b", "conversations": good["conversations"][::-1]}
+    no_image = {**good, "id": "c", "image": None}
+    two_tokens = {
+        **good,
+        "id": "d",
+        "conversations": [
+            {"from": "human", "value": "<image>\nWhat?"},
+            {"from": "gpt", "value": "A."},
+            {"from": "human", "value": "<image> and?"},
+            {"from": "gpt", "value": "B."},
+        ],
+    }
+    missing = {**good, "id": "e", "image": "gone.jpg"}
+    problems = check_llava([good, good, gpt_first, no_image, two_tokens, missing], tmp_path)
+    text = "\n".join(problems)
+    assert "record 1 (id 'a-0'): `id` is not unique" in text
+    assert "record 2 (id 'b'): roles must alternate human/gpt from human" in text
+    assert "record 3 (id 'c'): `image` must name the image file" in text
+    assert "record 4 (id 'd'): `<image>` must appear once, in the first human turn" in text
+    assert "record 5 (id 'e'): image file gone.jpg is not in" in text
+
+
+def test_wids_index_is_exact(demo):
+    index = json.loads((demo / "shards.wids.json").read_text())
+    assert index["__kind__"] == "wids-shard-index-v1" and index["wids_version"] == 1
+    shards = sorted(demo.glob("shard-*.tar"))
+    assert [e["url"] for e in index["shardlist"]] == [p.name for p in shards] and len(shards) == 3
+    for entry, path in zip(index["shardlist"], shards, strict=True):
+        with tarfile.open(path) as tar:
+            keys = {m.name.split(".", 1)[0] for m in tar}
+        assert entry["nsamples"] == len(keys)
+        assert entry["filesize"] == path.stat().st_size
+        assert entry["md5sum"] == hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_webdataset_reads_every_sample(demo):
+    samples = shard_samples(demo)
+    dataset = wds.WebDataset(
+        sorted(str(p) for p in demo.glob("shard-*.tar")), shardshuffle=False
+    ).decode("pil")
+    seen = {}
+    for sample in dataset:
+        image = next(sample[k] for k in IMAGE_KEYS if k in sample)
+        seen[sample["__key__"]] = sample["json"]
+        assert image.size == (sample["json"]["width"], sample["json"]["height"])
+    assert seen == {key: s["json"] for key, s in samples.items()}
+
+
+def test_stats_recounts_from_the_shards_and_names_disagreements(demo, tmp_path, capsys):
+    assert main(["stats", str(demo)]) == 0
+    out = capsys.readouterr().out
+    assert "16 samples in 3 shard(s)" in out and "agree with the shards" in out
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in demo.iterdir():
+        if path.is_file():
+            (copy / path.name).write_bytes(path.read_bytes())
+    stats = json.loads((copy / "stats.json").read_text())
+    stats["instructions"]["detail"] += 1
+    stats["lengths"]["reasoning"]["words"]["999"] = 1
+    (copy / "stats.json").write_text(json.dumps(stats))
+    index = json.loads((copy / "shards.wids.json").read_text())
+    index["shardlist"][1]["nsamples"] += 1
+    (copy / "shards.wids.json").write_text(json.dumps(index))
+    assert main(["stats", str(copy)]) == 1
+    out = capsys.readouterr().out
+    detail = stats["instructions"]["detail"]
+    assert f"instructions.detail: recorded {detail}, the shards hold {detail - 1}" in out
+    assert "lengths.reasoning.words.999: recorded 1, the shards hold nothing" in out
+    assert "shards.wids.json.shard-000001.tar.nsamples" in out
+    assert "3 disagreement(s)" in out
+
+
+def test_stats_and_export_without_shards_are_clean(tmp_path, capsys):
+    assert main(["stats", str(tmp_path)]) == 1
+    assert main(["export", str(tmp_path), "--dest", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("holds no shard-*.tar; run `mminstruct build` first") == 2
+
+
+def test_damaged_stats_or_index_is_named_not_a_traceback(demo, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in demo.iterdir():
+        if path.is_file():
+            (copy / path.name).write_bytes(path.read_bytes())
+    (copy / "shards.wids.json").write_text("{cut")
+    assert main(["stats", str(copy)]) == 1
+    err = capsys.readouterr().err
+    assert f"{copy / 'shards.wids.json'} is not valid JSON" in err
+    assert f"`mminstruct finalize {copy}`" in err
+    (copy / "stats.json").write_text("")
+    for command in ("stats", "card"):
+        assert main([command, str(copy)]) == 1
+        err = capsys.readouterr().err
+        assert f"error: {copy / 'stats.json'} is not valid JSON" in err, command
