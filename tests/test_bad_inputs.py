@@ -26,8 +26,8 @@ from bad_inputs.files import SIZE
 from PIL import Image
 
 from mminstruct import pipeline
-from mminstruct.output import shards
 from mminstruct.cli import main
+from mminstruct.output import shards
 
 HANG_S = 60  # no case may take longer than this
 

@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mminstruct.generate import backends
 from mminstruct.checks.failures import FailureWatch, failure_window
 from mminstruct.cli import main
 from mminstruct.errors import MminstructError
+from mminstruct.generate import backends
 from mminstruct.generate.backends import Completion, Request
 from mminstruct.generate.backends import openai as openai_backend
 from mminstruct.records import Generated, Instruction, Rejection

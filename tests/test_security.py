@@ -226,7 +226,15 @@ def test_pillow_bomb_limit_is_never_lifted():
             assigned = isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
             named = isinstance(node, ast.Constant) and node.value == "MAX_IMAGE_PIXELS"
             assert not (assigned and node.attr == "MAX_IMAGE_PIXELS") and not named, path
-    for name in ("pipeline", "cli", "images", "generate.model", "generate.backends.openai", "preview", "publish.export"):
+    for name in (
+        "pipeline",
+        "cli",
+        "images",
+        "generate.model",
+        "generate.backends.openai",
+        "preview",
+        "publish.export",
+    ):
         with contextlib.suppress(ImportError):
             importlib.import_module(f"mminstruct.{name}")
     assert Image.MAX_IMAGE_PIXELS == PILLOW_LIMIT

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from mminstruct.config import ContextConfig
 from mminstruct.context.spatial import derive_relations
+from mminstruct.geometry import area
 from mminstruct.records import ImageRecord, ObjectBox, Relation
 
 
@@ -83,7 +84,7 @@ def context_relations(
         derived = derive_relations(record.objects, indices)
         chosen += [r for r in derived if frozenset((r.subject, r.object)) not in related]
     objects = record.objects
-    chosen.sort(key=lambda r: -math.sqrt(_area(objects[r.subject]) * _area(objects[r.object])))
+    chosen.sort(key=lambda r: -math.sqrt(area(objects[r.subject]) * area(objects[r.object])))
     return chosen[: options.max_relations]
 
 
@@ -111,10 +112,6 @@ def region_phrases(record: ImageRecord, limit: int) -> list[str]:
     """Up to `limit` region descriptions, those of the largest regions first."""
     regions = sorted(record.regions, key=lambda r: -r.w * r.h)
     return [r.phrase for r in regions[:limit]]
-
-
-def _area(obj: ObjectBox) -> float:
-    return max(obj.w, 0.0) * max(obj.h, 0.0)
 
 
 def box_line(obj: ObjectBox, width: int, height: int, decimals: int = 3) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mminstruct.geometry import area, overlap
 from mminstruct.records import ObjectBox, Relation
 
 INSIDE_COVER = 0.9  # share of a's area inside b
@@ -33,16 +34,16 @@ PREDICATES = ("inside", "overlapping", "left of", "right of", "above", "below", 
 def derive_relation(a: ObjectBox, b: ObjectBox) -> str | None:
     """The spatial predicate for `a <predicate> b`, or None when the boxes leave it open."""
     area_a, area_b = a.w * a.h, b.w * b.h
-    inter = _overlap(a.x, a.w, b.x, b.w) * _overlap(a.y, a.h, b.y, b.h)
+    inter = overlap(a.x, a.w, b.x, b.w) * overlap(a.y, a.h, b.y, b.h)
     if area_a > 0 and inter >= INSIDE_COVER * area_a and area_a <= INSIDE_RATIO * area_b:
         return "inside"
     union = area_a + area_b - inter
     if union > 0 and inter / union >= OVERLAP_IOU:
         return "overlapping"
-    side = _side(a.x, a.w, b.x, b.w, _overlap(a.y, a.h, b.y, b.h), min(a.h, b.h), True)
+    side = _side(a.x, a.w, b.x, b.w, overlap(a.y, a.h, b.y, b.h), min(a.h, b.h), True)
     if side:
         return {"before": "left of", "after": "right of"}.get(side, side)
-    side = _side(a.y, a.h, b.y, b.h, _overlap(a.x, a.w, b.x, b.w), min(a.w, b.w), False)
+    side = _side(a.y, a.h, b.y, b.h, overlap(a.x, a.w, b.x, b.w), min(a.w, b.w), False)
     return {"before": "above", "after": "below"}.get(side) if side else None
 
 
@@ -57,7 +58,7 @@ def derive_relations(objects: Sequence[ObjectBox], indices: Sequence[int]) -> li
     relations = []
     for n, i in enumerate(candidates):
         for j in candidates[n + 1 :]:
-            small, large = (j, i) if _area(objects[j]) < _area(objects[i]) else (i, j)
+            small, large = (j, i) if area(objects[j]) < area(objects[i]) else (i, j)
             predicate = derive_relation(objects[small], objects[large])
             if predicate:
                 relations.append(Relation(small, predicate, large, derived=True))
@@ -88,11 +89,3 @@ def _side(
     if close_is_next_to and gap <= NEXT_TO_GAP * narrower:
         return "next to"
     return side
-
-
-def _overlap(start_a: float, size_a: float, start_b: float, size_b: float) -> float:
-    return max(0.0, min(start_a + size_a, start_b + size_b) - max(start_a, start_b))
-
-
-def _area(obj: ObjectBox) -> float:
-    return obj.w * obj.h

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from mminstruct.context import derive_relation
+from mminstruct.geometry import gap
 from mminstruct.lexicon import (
     ABSENCE_TAIL,
     ADJECTIVAL,
@@ -1025,7 +1026,7 @@ def _disagrees(family: str, a: ObjectBox, b: ObjectBox, known: Facts) -> bool:
     if family == "on":
         return derived in ("left of", "right of", "below")
     if family == "next to":
-        return _gap(a, b) > FAR_APART * max(known.width, known.height)
+        return gap(a, b) > FAR_APART * max(known.width, known.height)
     opposite = {"left of": "right of", "right of": "left of", "above": "below"}
     opposite["under"] = "above"
     if derived == opposite[family]:
@@ -1043,12 +1044,6 @@ def _shifted(start_a: float, size_a: float, start_b: float, size_b: float, size:
     return (
         center_gap >= SHIFT * size and start_a >= start_b and start_a + size_a >= start_b + size_b
     )
-
-
-def _gap(a: ObjectBox, b: ObjectBox) -> float:
-    dx = max(b.x - (a.x + a.w), a.x - (b.x + b.w), 0.0)
-    dy = max(b.y - (a.y + a.h), a.y - (b.y + b.h), 0.0)
-    return max(dx, dy)
 
 
 def _geometry_truth(claim: Claim, family: str, known: Facts) -> str:

@@ -25,6 +25,7 @@ import yaml
 from mminstruct.config import Config, ContextConfig, TasksConfig
 from mminstruct.context import context_relations
 from mminstruct.errors import ConfigError
+from mminstruct.geometry import area, center
 from mminstruct.keys import image_seed
 from mminstruct.records import (
     Generated,
@@ -365,7 +366,7 @@ def describe_scene(record: ImageRecord, relations: Sequence[Relation] = ()) -> S
     areas: dict[str, float] = {}
     for obj in objects:
         counts[obj.category] = counts.get(obj.category, 0) + 1
-        areas[obj.category] = areas.get(obj.category, 0.0) + box_area(obj)
+        areas[obj.category] = areas.get(obj.category, 0.0) + area(obj)
     crowd = frozenset(o.category for o in objects if o.iscrowd)
     sized = record.width > 0 and record.height > 0
     singles = {
@@ -405,16 +406,6 @@ def _singular(obj: ObjectBox) -> bool:
     return not (last.endswith("s") and not last.endswith(("ss", "us", "is")))
 
 
-def box_area(obj: ObjectBox) -> float:
-    """Area of the box in pixels."""
-    return max(obj.w, 0.0) * max(obj.h, 0.0)
-
-
-def center(obj: ObjectBox, width: int, height: int) -> tuple[float, float]:
-    """Box center as fractions of the image width and height."""
-    return (obj.x + obj.w / 2) / width, (obj.y + obj.h / 2) / height
-
-
 def region(obj: ObjectBox, width: int, height: int) -> str:
     """Where the box center falls in a 3x3 grid: "in the upper left part", "in the center"."""
     cx, cy = center(obj, width, height)
@@ -436,12 +427,12 @@ def some(category: str, scene: Scene) -> str:
 
 def biggest_category(record: ImageRecord) -> str | None:
     """The category of the largest single box, when it clearly beats every other category."""
-    boxes = sorted(record.objects, key=box_area, reverse=True)
+    boxes = sorted(record.objects, key=area, reverse=True)
     top = next((b for b in boxes if not b.iscrowd), None)
-    if top is None or box_area(top) < MIN_PROMINENT * record.width * record.height:
+    if top is None or area(top) < MIN_PROMINENT * record.width * record.height:
         return None
     rival = next((b for b in boxes if b.category != top.category), None)
-    if rival is None or box_area(top) < BIGGEST_MARGIN * box_area(rival):
+    if rival is None or area(top) < BIGGEST_MARGIN * area(rival):
         return None
     return top.category
 
@@ -822,7 +813,7 @@ def ratio_words(ratio: float) -> str:
 
 
 def _larger_turn(a: str, b: str, scene: Scene, say: _Say) -> _Turn | None:
-    area_a, area_b = box_area(scene.singles[a]), box_area(scene.singles[b])
+    area_a, area_b = area(scene.singles[a]), area(scene.singles[b])
     if min(area_a, area_b) <= 0 or max(area_a, area_b) < LARGER_RATIO * min(area_a, area_b):
         return None
     larger, smaller = (a, b) if area_a > area_b else (b, a)
