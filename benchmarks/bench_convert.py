@@ -58,7 +58,7 @@ def load_pycocotools() -> Work:
 def load_mminstruct() -> Work | str:
     """Ours: every record of both files rendered to its text context (or why it can't run)."""
     try:
-        from mminstruct.converters.coco import read_coco
+        from mminstruct.converters import read_coco
 
         from mminstruct.config import CocoSourceConfig, ContextConfig
         from mminstruct.context.render import render_context

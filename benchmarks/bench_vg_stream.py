@@ -98,7 +98,7 @@ def child(contender: str, scale: float) -> dict:
         result = {"images": len(data), "relations": sum(len(e["relationships"]) for e in data)}
     else:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        from mminstruct.converters.visual_genome import read_visual_genome
+        from mminstruct.converters import read_visual_genome
 
         from mminstruct.config import VisualGenomeSourceConfig
         from mminstruct.records import ImageRecord

@@ -12,84 +12,38 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
-import mmap
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-import msgspec
 import numpy as np
-from mminstruct.converters.jsonstream import decode_problem, first_non_utf8
+from mminstruct.converters.coco_columns import _box_array, _positions
+from mminstruct.converters.coco_files import (
+    _Annotation,
+    _check_captions_file,
+    _CocoFile,
+    _Image,
+    _Relation,
+    load_coco_file,
+    load_relations_file,
+)
+from mminstruct.converters.common import (
+    _ID_TYPES,
+    _preview,
+    _record_skip,
+    _valid_id,
+    clean_caption,
+    clean_predicate,
+    clip_box,
+)
 
 from mminstruct.config import CocoSourceConfig
 from mminstruct.errors import InputError
-from mminstruct.records import (
-    ImageId,
-    ImageRecord,
-    ObjectBox,
-    Rejection,
-    Relation,
-    bare_predicate,
-)
+from mminstruct.records import ImageId, ImageRecord, ObjectBox, Rejection, Relation
 from mminstruct.resources import resolve_path
 
-# A box may stick out of its image by this much (COCO has many off-by-a-pixel boxes);
-# it is clipped. Further out, the annotation is wrong and its image is rejected.
-BOX_TOLERANCE_PX = 2.0
-BOX_TOLERANCE_FRACTION = 0.01
 MAX_CAPTION_CHARS = 2000  # longer "captions" are broken records, not descriptions
-
-
-class _Image(msgspec.Struct, gc=False):
-    id: Any = None
-    file_name: Any = None
-    width: Any = None
-    height: Any = None
-    license: Any = None
-
-
-class _Annotation(msgspec.Struct, gc=False):
-    id: Any = None
-    image_id: Any = None
-    category_id: Any = None
-    bbox: Any = None
-    iscrowd: Any = 0
-    caption: Any = None
-
-
-class _Category(msgspec.Struct, gc=False):
-    id: Any = None
-    name: Any = None
-
-
-class _License(msgspec.Struct, gc=False):
-    id: Any = None
-    name: Any = None
-    url: Any = None
-
-
-class _CocoFile(msgspec.Struct):
-    images: list[_Image] | None = None
-    annotations: list[_Annotation] | None = None
-    categories: list[_Category] | None = None
-    licenses: list[_License] | None = None
-
-
-class _Relation(msgspec.Struct, gc=False):
-    image_id: Any = None
-    subject_id: Any = None
-    object_id: Any = None
-    predicate: Any = None
-
-
-class _RelationsFile(msgspec.Struct):
-    relations: list[_Relation] | None = None
-
-
-_DECODER = msgspec.json.Decoder(_CocoFile)
 
 
 @dataclass(slots=True)
@@ -163,84 +117,6 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def load_coco_file(path: Path, needs: tuple[str, ...]) -> _CocoFile:
-    """Decode one COCO JSON file, keeping only the fields the converter reads."""
-    try:
-        with open(path, "rb") as handle:
-            data = _decode(handle, path)
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found; check the path in your config") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder; give the path of a JSON file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
-    missing = [key for key in needs if getattr(data, key) is None]
-    if missing:
-        listed = ", ".join(f"'{k}'" for k in missing)
-        raise InputError(f"{path}: not a COCO annotation file: no {listed} list at the top level")
-    return data
-
-
-def _decode(handle: BinaryIO, path: Path) -> _CocoFile:
-    """Decode straight from the page cache (a memory map): no copy of a 450 MB file."""
-    size = os.fstat(handle.fileno()).st_size
-    if size == 0:
-        raise InputError(f"{path}: file is empty; is it a COCO annotation file?")
-    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as raw:
-        try:
-            return _DECODER.decode(raw)
-        except msgspec.ValidationError as exc:
-            raise InputError(_not_annotations(raw, path, exc)) from None
-        except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec raises both
-            return _decode_lenient(raw[:], path)
-
-
-def _decode_lenient(raw: bytes, path: Path) -> _CocoFile:
-    """Python's json accepts what strict JSON does not (NaN, Infinity); try it before failing.
-
-    Bytes that are not UTF-8 become U+FFFD, so that a stray Latin-1 caption costs only that
-    caption (skipped as `bad_caption`), not the whole file.
-    """
-    try:
-        obj = json.loads(raw.decode("utf-8", errors="replace"))
-    except json.JSONDecodeError as exc:
-        _check_utf8(raw, path)
-        raise InputError(
-            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno});"
-            " the file may be truncated or not a COCO file"
-        ) from None
-    try:
-        return msgspec.convert(obj, _CocoFile)
-    except msgspec.ValidationError as exc:
-        raise InputError(_not_annotations(raw, path, exc)) from None
-
-
-def _not_annotations(raw: Any, path: Path, exc: msgspec.ValidationError) -> str:
-    """Why a file that is JSON is not an annotation file; a top-level list is a results file."""
-    if raw[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
-        return (
-            f"{path}: not a COCO annotation file: the top level is a JSON list; this looks like "
-            "a results file (detections or captions from a model), not an annotation file "
-            "(an object with 'images' and 'annotations')"
-        )
-    return f"{path}: not a COCO annotation file: {exc}"
-
-
-def _check_utf8(raw: bytes, path: Path) -> None:
-    if first_non_utf8(raw) is not None:
-        problem = decode_problem(raw, ValueError())
-        raise InputError(f"{path}: {problem}; is it a JSON file?") from None
-
-
-def _check_captions_file(data: _CocoFile, path: Path) -> None:
-    sample = data.annotations[:50]
-    if sample and all(a.caption is None for a in sample):
-        raise InputError(
-            f"{path}: has no 'caption' fields; is it an instances file? "
-            "list it under `instances`, not `captions`"
-        )
 
 
 def _merge_licenses(data: _CocoFile, licenses: dict[Any, dict]) -> None:
@@ -439,50 +315,6 @@ def _check_annotation(
     return box
 
 
-def _positions(values: list[Any], keys: list[Any]) -> np.ndarray:
-    """Index of each value in `keys`, -1 where absent: vectorized when all are plain ints."""
-    if keys and set(map(type, values)) == {int} and set(map(type, keys)) == {int}:
-        try:
-            wanted = np.asarray(values, dtype=np.int64)
-            known = np.asarray(keys, dtype=np.int64)
-        except OverflowError:
-            pass
-        else:
-            return _int_positions(wanted, known)
-    index = {key: i for i, key in enumerate(keys)}
-    looked_up = (index.get(v, -1) if v.__class__ in _ID_TYPES else -1 for v in values)
-    return np.fromiter(looked_up, dtype=np.int64, count=len(values))
-
-
-def _int_positions(wanted: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """`_positions` for integer ids: a lookup table when ids are dense enough, else a search."""
-    low, high = int(known.min()), int(known.max())
-    if high - low <= 16 * len(known) + 1_000_000:
-        table = np.full(high - low + 2, -1, dtype=np.int64)  # the last slot: out of range
-        table[known - low] = np.arange(len(known))
-        return table[np.where((wanted >= low) & (wanted <= high), wanted - low, high - low + 1)]
-    sorter = np.argsort(known, kind="stable")
-    found = sorter[np.searchsorted(known, wanted, sorter=sorter).clip(max=len(known) - 1)]
-    return np.where(known[found] == wanted, found, -1)
-
-
-def _box_array(bboxes: list[Any]) -> np.ndarray:
-    """The boxes as an (n, 4) float array; a malformed one becomes a row of NaN."""
-    try:
-        array = np.array(bboxes)
-        if array.ndim == 2 and array.shape[1] == 4 and array.dtype.kind in "biuf":
-            return array.astype(np.float64)
-    except (ValueError, TypeError):
-        pass
-    numeric = (_is_numeric_box(b) for b in bboxes)
-    rows = [b if ok else _NAN_BOX for b, ok in zip(bboxes, numeric, strict=True)]
-    return np.array(rows, dtype=np.float64).reshape(len(rows), 4)
-
-
-def _is_numeric_box(bbox: Any) -> bool:
-    return bbox.__class__ is list and len(bbox) == 4 and all(v.__class__ in _NUMBERS for v in bbox)
-
-
 def _split_to_images(
     items: list[Any], where: np.ndarray, pending: list[_PendingImage], field: str
 ) -> None:
@@ -493,28 +325,6 @@ def _split_to_images(
         if count:
             getattr(image, field).extend(items[start : start + count])
             start += count
-
-
-def clip_box(bbox: Any, width: int, height: int) -> tuple[float, float, float, float] | str:
-    """The box clipped to its image, or a message saying what is wrong with it."""
-    if not isinstance(bbox, list) or len(bbox) != 4:
-        return f"{bbox!r} must be a list [x, y, width, height]"
-    if not all(v.__class__ in _NUMBERS for v in bbox):
-        return f"{bbox!r} must hold 4 numbers"
-    x, y, w, h = map(float, bbox)
-    if x - x + y - y + w - w + h - h != 0:  # NaN or infinity in any of them
-        return f"{bbox!r} is not finite"
-    if w <= 0 or h <= 0:
-        return f"{bbox!r} has non-positive width or height"
-    slack_x = max(BOX_TOLERANCE_PX, BOX_TOLERANCE_FRACTION * width)
-    slack_y = max(BOX_TOLERANCE_PX, BOX_TOLERANCE_FRACTION * height)
-    if x < -slack_x or y < -slack_y or x + w > width + slack_x or y + h > height + slack_y:
-        return f"{bbox!r} lies outside the {width}x{height} image"
-    x1, y1 = max(0.0, x), max(0.0, y)
-    x2, y2 = min(float(width), x + w), min(float(height), y + h)
-    if x2 <= x1 or y2 <= y1:
-        return f"{bbox!r} has no area inside the {width}x{height} image"
-    return x1, y1, x2 - x1, y2 - y1
 
 
 def _attach_captions(
@@ -544,28 +354,6 @@ def _attach_captions(
     keep = np.flatnonzero(good)
     order = keep[np.argsort(where[keep], kind="stable")]
     _split_to_images([texts[i] for i in order.tolist()], where[order], pending, "captions")
-
-
-def load_relations_file(path: Path) -> list[_Relation]:
-    """The `relations` list of a file (a COCO instances file may carry it too)."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found; check `relations` in your config") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
-    try:
-        data = msgspec.json.decode(raw, type=_RelationsFile)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a relations file ({decode_problem(raw, exc)})") from None
-    except msgspec.ValidationError as exc:
-        raise InputError(f"{path}: not a relations file ({exc})") from None
-    if data.relations is None:
-        raise InputError(
-            f"{path}: no 'relations' list at the top level; expected "
-            '{"relations": [{"image_id", "subject_id", "object_id", "predicate"}, ...]}'
-        )
-    return data.relations
 
 
 def _attach_relations(
@@ -621,24 +409,6 @@ def _caption_problem(text: str) -> str:
     return "is not valid UTF-8 text (bytes that are not UTF-8 read as U+FFFD)"
 
 
-def clean_predicate(predicate: Any) -> str:
-    """A relation's predicate as a context line shows it: lowercase, single spaces, no
-    trailing article or punctuation ("Wearing a" -> "wearing"); "" if it is not text."""
-    return bare_predicate(clean_caption(predicate).lower().rstrip(".,;:!? "))
-
-
-def clean_caption(caption: Any) -> str:
-    """One line of plain text: whitespace and control characters folded into single spaces."""
-    if caption.__class__ is not str:
-        return ""
-    if caption.isprintable():
-        if "  " not in caption and caption[:1] != " " and caption[-1:] != " ":
-            return caption  # already clean: the common case
-    else:
-        caption = "".join(c if c.isprintable() else " " for c in caption)
-    return " ".join(caption.split())
-
-
 def _finish(
     image: _PendingImage,
     dataset: str,
@@ -661,21 +431,3 @@ def _finish(
         vocabulary=vocabulary if image.in_instances else (),
         license=licenses.get(image.license),
     )
-
-
-def _record_skip(reason: str, detail: str, dataset: str, image_id: Any) -> Rejection:
-    return Rejection(reason, detail, dataset, image_id, record_only=True)
-
-
-_ID_TYPES = frozenset((int, str))  # exact classes: a bool is not an image id
-_NUMBERS = frozenset((int, float))
-_NAN_BOX = [float("nan")] * 4
-
-
-def _valid_id(value: Any) -> bool:
-    return value.__class__ in _ID_TYPES
-
-
-def _preview(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from mminstruct.converters.coco import clean_predicate, clip_box
+from mminstruct.converters.common import clean_predicate, clip_box
 
 from mminstruct.config import PsgSourceConfig
 from mminstruct.errors import InputError

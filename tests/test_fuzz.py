@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from mminstruct.converters.coco import MAX_CAPTION_CHARS, clean_caption, read_coco
-from test_parse import BLOCKS, NOISY_TEXT
+from support.completions import BLOCKS, NOISY_TEXT
 
 from mminstruct.config import CocoSourceConfig, ContextConfig
 from mminstruct.context.render import render_context

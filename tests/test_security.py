@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from test_openai_backend import FakeServer
+from support.fake_openai import FakeServer
 
 from mminstruct.cli import main
 from mminstruct.config import GeneratorConfig, load_config

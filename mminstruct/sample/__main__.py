@@ -1,5 +1,5 @@
 """`python -m mminstruct.sample OUT_DIR`: draw the demo sample again."""
 
-from mminstruct.sample.scenes import main
+from mminstruct.sample.make import main
 
 main()

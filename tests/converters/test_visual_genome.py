@@ -14,7 +14,7 @@ import pytest
 import webdataset as wds
 from mminstruct.converters.visual_genome import read_visual_genome
 from PIL import Image
-from test_relations import relation_turns
+from support.relation_turns import relation_turns
 
 from mminstruct.cli import main
 from mminstruct.config import ContextConfig, VisualGenomeSourceConfig, load_config

@@ -139,7 +139,7 @@ def test_openai_backend_through_the_cli(tmp_path, monkeypatch):
     """A real HTTP round trip per prompt against a local server that fails now and then."""
     import threading
 
-    from test_openai_backend import FakeServer
+    from support.fake_openai import FakeServer
 
     monkeypatch.setattr("mminstruct.generate.backends.openai.BASE_DELAY_S", 0.001)
     monkeypatch.setenv("no_proxy", "127.0.0.1")

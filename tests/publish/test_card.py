@@ -15,7 +15,8 @@ from PIL import Image
 from mminstruct.cli import main
 from mminstruct.config import config_to_dict, load_config
 from mminstruct.errors import ConfigError
-from mminstruct.publish.card import card_header, render_body, write_plots
+from mminstruct.publish.card import render_body, write_plots
+from mminstruct.publish.card_header import card_header
 from mminstruct.publish.plots import length_histograms
 
 REPO = Path(__file__).resolve().parents[2]
@@ -267,7 +268,7 @@ def test_header_declares_every_field_a_sample_can_hold():
     import dataclasses
 
     from mminstruct.checks.grounding import Finding
-    from mminstruct.publish.card import GENERATOR_FIELDS, dataset_features
+    from mminstruct.publish.card_header import GENERATOR_FIELDS, dataset_features
 
     features = {f["name"]: f for f in dataset_features({"image_formats": {"jpg": 1}})}
     record = {f["name"]: f for f in features["json"]["struct"]}

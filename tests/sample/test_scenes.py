@@ -13,7 +13,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from mminstruct.sample.scenes import main, make_sample, mask_bbox, mask_rle, trace_polygon
+from mminstruct.sample import main, make_sample, mask_bbox, mask_rle, trace_polygon
 
 SAMPLE = Path(__file__).resolve().parents[2] / "mminstruct" / "sample"
 MAX_SAMPLE_BYTES = 400_000

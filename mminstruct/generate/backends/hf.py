@@ -23,7 +23,7 @@ from typing import Any
 
 from mminstruct.config import GeneratorConfig
 from mminstruct.errors import MminstructError
-from mminstruct.generate.backends import Completion, Message, Request, require
+from mminstruct.generate.backends.base import Completion, Message, Request, require
 from mminstruct.launch import detect_launch
 
 torch = require("torch")

@@ -16,7 +16,7 @@ from typing import Any
 from PIL import Image
 
 from mminstruct.config import GeneratorConfig
-from mminstruct.generate.backends import Completion, Message, Request
+from mminstruct.generate.backends.base import Completion, Message, Request
 from mminstruct.generate.backends.hf import (
     BatchedBackend,
     Prepared,

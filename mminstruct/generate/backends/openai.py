@@ -26,7 +26,7 @@ from typing import Any
 
 from mminstruct.config import GeneratorConfig
 from mminstruct.errors import MminstructError
-from mminstruct.generate.backends import Completion, Message, Request
+from mminstruct.generate.backends.base import Completion, Message, Request
 
 logger = logging.getLogger("mminstruct")
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import random
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from support.fake_openai import FakeServer
 
 from mminstruct.config import GeneratorConfig
 from mminstruct.errors import MminstructError
@@ -24,118 +23,6 @@ KEY_ENV = "MMINSTRUCT_TEST_OPENAI_KEY"
 SECRET = "sk-test-do-not-leak-1234567890"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(40))
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(40))
-
-
-class FakeServer(ThreadingHTTPServer):
-    """Answers chat completions from the seed and last user message; fails as told.
-
-    `plan` holds one action per coming POST: an HTTP status ("429", "500", "400", ...),
-    "429-retry-after=S", "drop" (close without answering) or "slow" (answer after `slow_s`);
-    once it is empty, requests succeed.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.plan: list[str] = []
-        self.bodies: list[dict] = []
-        self.auth: list[str | None] = []
-        self.models_status = 200
-        self.delay_s = 0.0  # each successful answer waits this long (times seed % 3)
-        self.slow_s = 1.0  # how long a "slow" answer takes
-        self.in_flight = self.max_in_flight = 0
-        self.lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-    def handle_error(self, request, client_address) -> None:
-        """A client that gave up on a slow answer is expected here; stay quiet."""
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: FakeServer
-
-    def log_message(self, format, *args) -> None:
-        """No access log on stderr."""
-
-    def do_GET(self) -> None:
-        server = self.server
-        if self.path != "/v1/models" or server.models_status != 200:
-            status = 404 if self.path != "/v1/models" else server.models_status
-            auth = self.headers.get("Authorization")
-            return self.reply(status, {"error": {"message": f"no (you sent {auth})"}})
-        self.reply(200, {"object": "list", "data": [{"id": "fake-model"}]})
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        server = self.server
-        with server.lock:
-            server.bodies.append(body)
-            server.auth.append(self.headers.get("Authorization"))
-            action = server.plan.pop(0) if server.plan else "ok"
-            server.in_flight += 1
-            server.max_in_flight = max(server.max_in_flight, server.in_flight)
-        self.counted = True
-        try:
-            self.act(action, body)
-        finally:
-            self.done_in_flight()
-
-    def send_response(self, *args, **kwargs) -> None:
-        # A request stops counting as in flight once its answer starts: the client may send
-        # its next request as soon as it has read this one, before this thread moves on.
-        self.done_in_flight()
-        super().send_response(*args, **kwargs)
-
-    def done_in_flight(self) -> None:
-        if getattr(self, "counted", False):
-            self.counted = False
-            with self.server.lock:
-                self.server.in_flight -= 1
-
-    def act(self, action: str, body: dict) -> None:
-        if action == "drop":
-            return  # close the connection without an answer
-        if action == "slow":
-            time.sleep(self.server.slow_s)
-        if action.startswith("429"):
-            retry_after = action.partition("=")[2]
-            headers = {"Retry-After": retry_after} if retry_after else {}
-            return self.reply(429, {"error": {"message": "slow down"}}, headers)
-        if action.isdigit():
-            auth = self.headers.get("Authorization")
-            return self.reply(int(action), {"object": "error", "message": f"bad {auth}"})
-        time.sleep(self.server.delay_s * (body["seed"] % 3))
-        self.reply(200, answer(body))
-
-    def reply(self, status: int, payload: dict, headers: dict | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-def answer(body: dict) -> dict:
-    """A valid Question/Answer block echoing the seed and the last user message."""
-    user = [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
-    text = user if isinstance(user, str) else user[-1]["text"]
-    cut = body["max_tokens"] < 10
-    return {
-        "choices": [
-            {
-                "message": {
-                    "role": "assistant",
-                    "content": f"Question: {text}?\nAnswer: seed {body['seed']}.",
-                },
-                "finish_reason": "length" if cut else "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 11 * len(body["messages"]), "completion_tokens": 7},
-    }
 
 
 @pytest.fixture(autouse=True)

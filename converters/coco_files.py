@@ -1,0 +1,168 @@
+"""COCO files decoded: the msgspec structs naming the fields we read, and whole-file checks.
+
+`load_coco_file` decodes an instances or captions file (memory-mapped; a lenient retry for
+NaN or stray non-UTF-8 bytes); `load_relations_file` a relations file. Whole-file problems
+(missing, not JSON, wrong shape) raise `InputError`.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import msgspec
+from mminstruct.converters.jsonstream import decode_problem, first_non_utf8
+
+from mminstruct.errors import InputError
+
+
+class _Image(msgspec.Struct, gc=False):
+    id: Any = None
+    file_name: Any = None
+    width: Any = None
+    height: Any = None
+    license: Any = None
+
+
+class _Annotation(msgspec.Struct, gc=False):
+    id: Any = None
+    image_id: Any = None
+    category_id: Any = None
+    bbox: Any = None
+    iscrowd: Any = 0
+    caption: Any = None
+
+
+class _Category(msgspec.Struct, gc=False):
+    id: Any = None
+    name: Any = None
+
+
+class _License(msgspec.Struct, gc=False):
+    id: Any = None
+    name: Any = None
+    url: Any = None
+
+
+class _CocoFile(msgspec.Struct):
+    images: list[_Image] | None = None
+    annotations: list[_Annotation] | None = None
+    categories: list[_Category] | None = None
+    licenses: list[_License] | None = None
+
+
+class _Relation(msgspec.Struct, gc=False):
+    image_id: Any = None
+    subject_id: Any = None
+    object_id: Any = None
+    predicate: Any = None
+
+
+class _RelationsFile(msgspec.Struct):
+    relations: list[_Relation] | None = None
+
+
+_DECODER = msgspec.json.Decoder(_CocoFile)
+
+
+def load_coco_file(path: Path, needs: tuple[str, ...]) -> _CocoFile:
+    """Decode one COCO JSON file, keeping only the fields the converter reads."""
+    try:
+        with open(path, "rb") as handle:
+            data = _decode(handle, path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found; check the path in your config") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder; give the path of a JSON file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
+    missing = [key for key in needs if getattr(data, key) is None]
+    if missing:
+        listed = ", ".join(f"'{k}'" for k in missing)
+        raise InputError(f"{path}: not a COCO annotation file: no {listed} list at the top level")
+    return data
+
+
+def _decode(handle: BinaryIO, path: Path) -> _CocoFile:
+    """Decode straight from the page cache (a memory map): no copy of a 450 MB file."""
+    size = os.fstat(handle.fileno()).st_size
+    if size == 0:
+        raise InputError(f"{path}: file is empty; is it a COCO annotation file?")
+    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as raw:
+        try:
+            return _DECODER.decode(raw)
+        except msgspec.ValidationError as exc:
+            raise InputError(_not_annotations(raw, path, exc)) from None
+        except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec raises both
+            return _decode_lenient(raw[:], path)
+
+
+def _decode_lenient(raw: bytes, path: Path) -> _CocoFile:
+    """Python's json accepts what strict JSON does not (NaN, Infinity); try it before failing.
+
+    Bytes that are not UTF-8 become U+FFFD, so that a stray Latin-1 caption costs only that
+    caption (skipped as `bad_caption`), not the whole file.
+    """
+    try:
+        obj = json.loads(raw.decode("utf-8", errors="replace"))
+    except json.JSONDecodeError as exc:
+        _check_utf8(raw, path)
+        raise InputError(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno});"
+            " the file may be truncated or not a COCO file"
+        ) from None
+    try:
+        return msgspec.convert(obj, _CocoFile)
+    except msgspec.ValidationError as exc:
+        raise InputError(_not_annotations(raw, path, exc)) from None
+
+
+def _not_annotations(raw: Any, path: Path, exc: msgspec.ValidationError) -> str:
+    """Why a file that is JSON is not an annotation file; a top-level list is a results file."""
+    if raw[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+        return (
+            f"{path}: not a COCO annotation file: the top level is a JSON list; this looks like "
+            "a results file (detections or captions from a model), not an annotation file "
+            "(an object with 'images' and 'annotations')"
+        )
+    return f"{path}: not a COCO annotation file: {exc}"
+
+
+def _check_utf8(raw: bytes, path: Path) -> None:
+    if first_non_utf8(raw) is not None:
+        problem = decode_problem(raw, ValueError())
+        raise InputError(f"{path}: {problem}; is it a JSON file?") from None
+
+
+def _check_captions_file(data: _CocoFile, path: Path) -> None:
+    sample = data.annotations[:50]
+    if sample and all(a.caption is None for a in sample):
+        raise InputError(
+            f"{path}: has no 'caption' fields; is it an instances file? "
+            "list it under `instances`, not `captions`"
+        )
+
+
+def load_relations_file(path: Path) -> list[_Relation]:
+    """The `relations` list of a file (a COCO instances file may carry it too)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found; check `relations` in your config") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
+    try:
+        data = msgspec.json.decode(raw, type=_RelationsFile)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a relations file ({decode_problem(raw, exc)})") from None
+    except msgspec.ValidationError as exc:
+        raise InputError(f"{path}: not a relations file ({exc})") from None
+    if data.relations is None:
+        raise InputError(
+            f"{path}: no 'relations' list at the top level; expected "
+            '{"relations": [{"image_id", "subject_id", "object_id", "predicate"}, ...]}'
+        )
+    return data.relations

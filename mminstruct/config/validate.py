@@ -1,0 +1,129 @@
+"""Checks across a built config's values: ranges, source files, preference pairs, secrets.
+
+Each problem is appended to `errors` as a message naming its full dotted path.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mminstruct.config.schema import Config, GeneratorConfig, SourceConfig
+from mminstruct.keys import DATASET_NAME
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # an environment variable's name
+
+
+def check_consistency(config: Config, errors: list[str]) -> None:
+    _check_sources(config.sources, errors)
+    positive = {
+        "output.shard_max_samples": config.output.shard_max_samples,
+        "output.shard_max_bytes": config.output.shard_max_bytes,
+        "tasks.conversation.turns": config.tasks.conversation.turns,
+        "tasks.reasoning.questions": config.tasks.reasoning.questions,
+        "generator.batch_size": config.generator.batch_size,
+        "generator.max_new_tokens": config.generator.max_new_tokens,
+        "generator.samples_per_task": config.generator.samples_per_task,
+        "generator.concurrency": config.generator.concurrency,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            errors.append(f"{key}: must be at least 1, got {value}")
+    if not 0 <= config.context.decimals <= 4:
+        errors.append(f"context.decimals: must be between 0 and 4, got {config.context.decimals}")
+    if config.context.max_objects is not None and config.context.max_objects < 1:
+        errors.append(
+            f"context.max_objects: must be at least 1 or null, got {config.context.max_objects}"
+        )
+    _check_preference(config, errors)
+    for key in ("max_relations", "max_attributes", "regions"):
+        if getattr(config.context, key) < 0:
+            errors.append(f"context.{key}: must be at least 0, got {getattr(config.context, key)}")
+    if not 0.0 <= config.context.min_box_fraction < 1.0:
+        errors.append("context.min_box_fraction: must be in [0, 1)")
+    output = config.output
+    if output.license == "other" and not (output.license_name and output.license_link):
+        errors.append(
+            "output.license: 'other' needs output.license_name and output.license_link "
+            "(the Hub shows them on the dataset card)"
+        )
+    generator = config.generator
+    if generator.backend != "template" and not generator.model:
+        errors.append(f"generator.model: the '{generator.backend}' backend needs a model")
+    if generator.temperature < 0 or not 0 < generator.top_p <= 1:
+        errors.append("generator.temperature must be >= 0 and generator.top_p in (0, 1]")
+    if not 0 <= generator.max_failure_rate <= 1:
+        rate = generator.max_failure_rate
+        errors.append(f"generator.max_failure_rate: must be between 0 and 1, got {rate}")
+    _check_secrets(generator, errors)
+    if config.limit is not None and config.limit < 1:
+        errors.append(f"limit: must be at least 1 or null, got {config.limit}")
+
+
+def _check_sources(sources: tuple[SourceConfig, ...], errors: list[str]) -> None:
+    if not sources:
+        errors.append("sources: at least one source is needed")
+    names: dict[str, int] = {}
+    for i, source in enumerate(sources):
+        if source.kind == "coco" and not source.instances and not source.captions:
+            errors.append(f"sources.{i}: give `instances` and/or `captions` files")
+        if source.kind == "coco" and source.relations and not source.instances:
+            errors.append(f"sources.{i}.relations: relations need the `instances` they refer to")
+        vg_files = ("image_data", "objects", "relationships", "attributes", "regions")
+        if source.kind == "visual_genome" and not any(getattr(source, name) for name in vg_files):
+            errors.append(
+                f"sources.{i}: give at least one of `image_data`, `objects`, `relationships`, "
+                "`attributes`, `regions`"
+            )
+        if source.name in names:
+            errors.append(
+                f"sources.{i}.name: '{source.name}' is already used by sources.{names[source.name]}"
+                " (sample keys would collide); give each source its own name"
+            )
+        names.setdefault(source.name, i)
+        if not DATASET_NAME.match(source.name):
+            errors.append(
+                f"sources.{i}.name: {source.name!r} must be 1-32 letters, digits or underscores"
+            )
+
+
+def _check_preference(config: Config, errors: list[str]) -> None:
+    preference = config.tasks.preference
+    if preference.pairs < 1:
+        errors.append(f"tasks.preference.pairs: must be at least 1, got {preference.pairs}")
+    kinds = ("object", "count", "position", "relation")
+    for kind in preference.errors:
+        if kind not in kinds:
+            choices = ", ".join(f"'{k}'" for k in kinds)
+            errors.append(
+                f"tasks.preference.errors: {kind!r} is not an error kind; choose from {choices}"
+            )
+    if preference.enabled and not preference.errors:
+        errors.append("tasks.preference.errors: give at least one error kind")
+    if preference.rewrite and config.generator.backend == "template":
+        errors.append(
+            "tasks.preference.rewrite: needs a model backend (generator.backend: hf, hf-vlm "
+            "or openai); the template backend keeps the substituted answers"
+        )
+    if preference.enabled and config.generator.grounding == "off":
+        errors.append(
+            "tasks.preference: pairs are confirmed by the grounding checks; "
+            "set generator.grounding to 'annotate' or 'filter'"
+        )
+
+
+def _check_secrets(generator: GeneratorConfig, errors: list[str]) -> None:
+    """Keys belong in the environment: a config is saved beside the dataset, and logged.
+
+    The messages never repeat the offending value.
+    """
+    if not ENV_NAME.match(generator.api_key_env):
+        errors.append(
+            "generator.api_key_env: must be the name of an environment variable (like "
+            "OPENAI_API_KEY) that holds the key, not the key itself; the config is saved "
+            "with the dataset"
+        )
+    if "@" in generator.base_url.partition("://")[2].partition("/")[0]:
+        errors.append(
+            "generator.base_url: must not hold a user name or password (user:pass@host); "
+            "put the key in the variable named by generator.api_key_env"
+        )

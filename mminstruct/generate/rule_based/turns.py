@@ -1,0 +1,42 @@
+"""One question/answer turn, and choosing a varied few of them for a conversation or reasoning."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class _Turn:
+    kind: str  # question type, so that a conversation mixes types
+    subjects: frozenset[str]  # what it is about, so that no category is asked about twice
+    question: str
+    answer: str
+
+
+def _choose(candidates: list[_Turn], limit: int, rng: random.Random) -> list[_Turn]:
+    """Up to `limit` turns, taking question types in turn (in random order), no repeats."""
+    by_kind: dict[str, list[_Turn]] = {}
+    for turn in candidates:
+        by_kind.setdefault(turn.kind, []).append(turn)
+    kinds = list(by_kind)
+    rng.shuffle(kinds)
+    for kind in kinds:
+        rng.shuffle(by_kind[kind])
+    chosen: list[_Turn] = []
+    used: set[str] = set()
+    while len(chosen) < limit and any(by_kind.values()):
+        for kind in kinds:
+            turn = _pop_fresh(by_kind[kind], used)
+            if turn is not None and len(chosen) < limit:
+                chosen.append(turn)
+                used |= turn.subjects
+    return chosen
+
+
+def _pop_fresh(turns: list[_Turn], used: set[str]) -> _Turn | None:
+    while turns:
+        turn = turns.pop()
+        if not turn.subjects & used:
+            return turn
+    return None
