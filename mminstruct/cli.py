@@ -176,6 +176,7 @@ def _add_publishing(commands: argparse._SubParsersAction) -> None:
         "DEST/images/.",
         epilog="examples:\n  mminstruct export out/coco --format llava --dest llava/\n"
         "  then train with --data_path llava/llava.json --image_folder llava/images\n"
+        "  mminstruct export out/coco --format jsonl --dest jsonl/   (for datasets, one per line)\n"
         "  mminstruct export out/coco --format dpo --dest dpo/   (a build with "
         "tasks.preference.enabled)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -316,13 +317,10 @@ def _export(args: argparse.Namespace) -> int:
         f"wrote {done.records:,} records to {done.records_path} and {done.images:,} images to "
         f"{done.images_dir}"
     )
-    if args.format == "dpo":
-        print(
-            f"load with: datasets.load_dataset('json', data_files='{done.records_path}'), "
-            "image paths relative to that file"
-        )
-    else:
-        print(f"train with: --data_path {done.records_path} --image_folder {done.images_dir}")
+    if done.skipped:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in done.skipped.most_common())
+        print(f"skipped shard members that are not a sample's file: {reasons}", file=sys.stderr)
+    print(done.usage())
     return 0
 
 

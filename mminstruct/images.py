@@ -1,4 +1,10 @@
-"""Find an image file, read its bytes and check them, without ever re-encoding."""
+"""Find an image file, read its bytes and check them, without ever re-encoding.
+
+A file is opened once and checked as opened, then read from that descriptor: it must be a
+regular file whose real path (read from the open descriptor, not from the name, so a file
+swapped for a symlink after a check cannot slip through) lies inside the images folder, and
+no larger than `max_bytes`, checked before a byte is read.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import functools
 import io
 import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +23,7 @@ from mminstruct.records import ImageRecord, Rejection
 
 EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
 _VG_FOLDERS = ("VG_100K", "VG_100K_2")
+MAX_IMAGE_BYTES = 64 << 20  # default of `output.max_image_bytes`: a larger file is rejected
 _COCO_NAME = re.compile(r"^(?:COCO_[A-Za-z]+\d{4}_)?(\d{12})\.(jpg|jpeg|png)$", re.IGNORECASE)
 
 
@@ -28,15 +36,16 @@ class LoadedImage:
     extension: str  # from the bytes, not the file name: "jpg", "png", ...
 
 
-def load_image(record: ImageRecord, check: str = "header") -> LoadedImage | Rejection:
+def load_image(
+    record: ImageRecord, check: str = "header", max_bytes: int = MAX_IMAGE_BYTES
+) -> LoadedImage | Rejection:
     """Read the record's image file; a missing, unsafe or broken file becomes a Rejection."""
     path = resolve_image_path(record)
     if isinstance(path, Rejection):
         return path
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return _reject(record, "unreadable_image", f"{path}: cannot read it ({exc.strerror})")
+    data = read_inside(path, record.images_dir, max_bytes)
+    if isinstance(data, tuple):
+        return _reject(record, data[0], f"{path}: {data[1]}")
     problem = image_problem(data, record.width, record.height, check)
     if isinstance(problem, tuple):
         return _reject(record, problem[0], f"{path}: {problem[1]}")
@@ -67,6 +76,90 @@ def resolve_image_path(record: ImageRecord) -> Path | Rejection:
                 )
             return candidate
     return _reject(record, "missing_image", f"{name}: no such file under {root}")
+
+
+def read_inside(path: Path, root: Path, max_bytes: int) -> bytes | tuple[str, str]:
+    """The bytes of `path`, or (reason, detail): opened once, checked as opened, read from
+    the same descriptor."""
+    opened = open_inside(path, root)
+    if isinstance(opened, tuple):
+        return opened
+    with os.fdopen(opened, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > max_bytes:
+            return (
+                "image_too_large",
+                f"{size:,} bytes, over output.max_image_bytes ({max_bytes:,})",
+            )
+        try:
+            data = handle.read(max_bytes + 1)
+        except OSError as exc:
+            return ("unreadable_image", f"cannot read it ({exc.strerror})")
+    if len(data) > max_bytes:  # grew while being read
+        return ("image_too_large", f"over output.max_image_bytes ({max_bytes:,} bytes)")
+    return data
+
+
+def open_inside(path: Path, root: Path) -> int | tuple[str, str]:
+    """A read-only descriptor of `path` when what was opened is a regular file inside `root`;
+    else (reason, detail). A FIFO or device never blocks the open (O_NONBLOCK)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    exact = _opened_path_known()
+    if not exact:  # no way to ask the descriptor where it points: refuse links outright
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        return ("unreadable_image", f"cannot open it ({exc.strerror})")
+    problem = _opened_problem(fd, path, root, exact)
+    if problem:
+        os.close(fd)
+        return problem
+    return fd
+
+
+def _opened_problem(fd: int, path: Path, root: Path, exact: bool) -> tuple[str, str] | None:
+    try:
+        info = os.fstat(fd)
+        real = _opened_path(fd) if exact else os.path.realpath(path.parent) + os.sep + path.name
+        inside = Path(real).is_relative_to(_real_root(root))
+    except (OSError, ValueError) as exc:
+        return ("unreadable_image", f"cannot check it ({exc})")
+    if not stat.S_ISREG(info.st_mode):
+        return ("unreadable_image", "not a regular file")
+    if not inside:
+        return ("unsafe_path", f"links outside the images folder {root}")
+    return None
+
+
+@functools.cache
+def _opened_path_known() -> bool:
+    """Whether this system says where an open descriptor points (Linux /proc, macOS F_GETPATH)."""
+    fd = os.open(os.devnull, os.O_RDONLY)
+    try:
+        return _opened_path(fd) == os.path.realpath(os.devnull)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _opened_path(fd: int) -> str:
+    """The real path of what `fd` has open, from the kernel (no name is looked up again)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        import fcntl
+
+        get_path = getattr(fcntl, "F_GETPATH", None)
+        if get_path is None:
+            raise
+        return fcntl.fcntl(fd, get_path, bytes(1024)).rstrip(b"\0").decode()
+
+
+@functools.lru_cache(maxsize=16)
+def _real_root(root: Path) -> str:
+    return os.path.realpath(root)
 
 
 def image_problem(data: bytes, width: int, height: int, check: str) -> str | tuple[str, str]:

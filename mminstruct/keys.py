@@ -10,6 +10,11 @@ from mminstruct.records import ImageId
 DATASET_NAME = re.compile(r"^[A-Za-z0-9_]{1,32}$")  # no dash: the first dash ends the name
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _HASH_SUFFIX = re.compile(r"-h[0-9a-f]{12}$")  # how a sanitized key ends; a kept id may not
+# What any key `sample_key` makes looks like: the writer refuses others, and every reader of a
+# tar (export, stats, the card) skips a member not named `<key>.<extension>` by this rule, so a
+# name from a stranger's shard ("/etc/x.jpg", "../x.jpg") is never used as a path.
+KEY = re.compile(r"[A-Za-z0-9_-]{1,96}")
+EXTENSION = re.compile(r"[a-z0-9]{1,10}")
 
 
 def sample_key(dataset: str, image_id: ImageId) -> str:
@@ -45,3 +50,16 @@ def derived_seed(*parts: object) -> int:
     """A 63-bit seed that depends only on `parts` (not on Python's hash randomization)."""
     text = ":".join(map(str, parts))
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
+
+
+def is_valid_key(key: str) -> bool:
+    """Whether `key` is shaped like the keys `sample_key` makes (safe as a file name)."""
+    return KEY.fullmatch(key) is not None
+
+
+def split_member_name(name: str) -> tuple[str, str] | None:
+    """`("coco-000000000001", "jpg")` for a valid tar member name, else None."""
+    key, dot, extension = name.partition(".")
+    if dot and is_valid_key(key) and EXTENSION.fullmatch(extension):
+        return key, extension
+    return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -101,3 +102,64 @@ def test_paths_cannot_escape_the_images_folder(tmp_path):
     shutil.copy(tmp_path / "secret.png", images / "inside.png")
     os.symlink(images / "inside.png", images / "ok.png")
     assert not isinstance(load_image(record_for(images, "ok.png", (8, 6))), Rejection)
+
+
+# --------------------------------------------------------------------------- opened once, checked as opened
+
+
+def test_a_file_swapped_for_a_link_after_the_check_is_never_read(tmp_path, monkeypatch):
+    """Time of check vs time of use: the name checked is swapped for a symlink to a file
+    outside the images folder before it is read. What was opened is what is checked, so the
+    outside bytes never come back (before the fix they were written into a shard)."""
+    from mminstruct import images
+
+    root, outside = tmp_path / "images", tmp_path / "secret.jpg"
+    root.mkdir()
+    Image.new("RGB", (8, 6), "blue").save(outside, format="JPEG")
+    Image.new("RGB", (8, 6), "red").save(root / "a.jpg", format="JPEG")
+    checked = images.resolve_image_path
+
+    def check_then_swap(record: ImageRecord):
+        path = checked(record)  # passes: a.jpg is a plain file inside the folder
+        (root / "a.jpg").unlink()
+        (root / "a.jpg").symlink_to(outside)
+        return path
+
+    monkeypatch.setattr(images, "resolve_image_path", check_then_swap)
+    result = images.load_image(record_for(root, "a.jpg", (8, 6)))
+    assert isinstance(result, Rejection) and result.reason == "unsafe_path", result
+    assert "links outside the images folder" in result.detail
+
+
+def test_a_link_inside_the_folder_is_still_fine(tmp_path):
+    Image.new("RGB", (8, 6), "red").save(tmp_path / "real.jpg", format="JPEG")
+    (tmp_path / "alias.jpg").symlink_to(tmp_path / "real.jpg")
+    loaded = load_image(record_for(tmp_path, "alias.jpg", (8, 6)))
+    assert not isinstance(loaded, Rejection) and loaded.data == (tmp_path / "real.jpg").read_bytes()
+
+
+def test_a_fifo_is_rejected_without_blocking(tmp_path):
+    """Opening a FIFO for reading waits for a writer forever; it is refused at once, also when
+    it replaces a checked file (read_inside is what load_image reads through)."""
+    from mminstruct.images import read_inside
+
+    os.mkfifo(tmp_path / "a.jpg")
+    assert reject(tmp_path, "a.jpg").reason == "missing_image"
+    assert read_inside(tmp_path / "a.jpg", tmp_path, 1000) == (
+        "unreadable_image",
+        "not a regular file",
+    )
+
+
+def test_an_image_over_the_byte_cap_is_rejected_before_it_is_read(tmp_path):
+    """A 2 GiB sparse .jpg costs no memory: its size is checked on the open descriptor."""
+    with open(tmp_path / "huge.jpg", "wb") as handle:
+        handle.truncate(2 << 30)
+    tracemalloc.start()
+    result = reject(tmp_path, "huge.jpg")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert result.reason == "image_too_large" and "2,147,483,648 bytes" in result.detail
+    assert peak < 1 << 20
+    small = load_image(record_for(tmp_path, "huge.jpg", (8, 6)), max_bytes=100)
+    assert isinstance(small, Rejection) and small.reason == "image_too_large"

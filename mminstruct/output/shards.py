@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mminstruct.keys import split_member_name
+
 BLOCK = 512
 RECORD = 20 * BLOCK  # tar's default blocking: archives end on a 10 KiB boundary
 FIXED_MTIME = 0  # 1970-01-01: reruns produce byte-identical tars
@@ -84,6 +86,9 @@ class ShardWriter:
 
     def write(self, key: str, members: list[tuple[str, bytes]]) -> None:
         """Add one sample; starts a new shard first when this one is full."""
+        for extension, _ in members:
+            if split_member_name(f"{key}.{extension}") is None:
+                raise ValueError(f"not a valid sample member name: {key!r}.{extension!r}")
         size = sum(BLOCK + len(data) + len(_padding(len(data))) for _, data in members)
         if self._file is not None and (
             self._samples >= self.max_samples or self._bytes + size > self.max_bytes

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,21 @@ class Exported:
     images_dir: Path
     records: int
     images: int
+    skipped: Counter  # shard members that were not a sample's file, by reason (never used)
+
+    def usage(self) -> str:
+        """How to use what was written, for this format."""
+        if self.records_path.name == FORMATS["dpo"]:
+            return (
+                f"load with: datasets.load_dataset('json', data_files='{self.records_path}'), "
+                "image paths relative to that file"
+            )
+        if self.records_path.name == FORMATS["jsonl"]:
+            return (
+                f"load with: datasets.load_dataset('json', data_files='{self.records_path}'); "
+                "LLaVA's train.py reads a JSON list (json.load), which --format llava writes"
+            )
+        return f"train with: --data_path {self.records_path} --image_folder {self.images_dir}"
 
 
 def export(out_dir: Path, dest: Path, fmt: str = "llava") -> Exported:
@@ -47,9 +63,9 @@ def export(out_dir: Path, dest: Path, fmt: str = "llava") -> Exported:
         raise MminstructError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     dest = _prepare_dest(Path(dest))
     images_dir = dest / IMAGES
-    records, images = [], 0
+    records, images, skipped = [], 0, Counter()
     for shard in shard_paths(out_dir):
-        for sample in iter_samples(shard):
+        for sample in iter_samples(shard, skipped=skipped):
             if sample.image is None:
                 raise MminstructError(f"{shard}: sample {sample.key} has no image; rebuild it")
             name = f"{sample.key}.{sample.extension}"
@@ -69,7 +85,7 @@ def export(out_dir: Path, dest: Path, fmt: str = "llava") -> Exported:
         raise MminstructError(f"the export breaks {rules}; nothing written:\n{shown}")
     path = dest / FORMATS[fmt]
     write_atomic(path, _dump(records, fmt))
-    return Exported(path, images_dir, len(records), images)
+    return Exported(path, images_dir, len(records), images, skipped)
 
 
 def llava_records(key: str, sample: dict[str, Any], image: str) -> list[dict[str, Any]]:
@@ -219,12 +235,13 @@ def _prepare_dest(dest: Path) -> Path:
             f"--dest {dest} holds files that are not an mminstruct export; choose a new or "
             "empty folder"
         )
-    (dest / IMAGES).mkdir(parents=True, exist_ok=True)
+    dest.mkdir(parents=True, exist_ok=True)
     return dest
 
 
 def _write_file(path: Path, data: bytes) -> None:
     """Write through a temporary name (no fsync: the record file, written last, is)."""
+    path.parent.mkdir(exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tarfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -185,3 +187,82 @@ def test_damaged_stats_or_index_is_named_not_a_traceback(demo, tmp_path, capsys)
         assert main([command, str(copy)]) == 1
         err = capsys.readouterr().err
         assert f"error: {copy / 'stats.json'} is not valid JSON" in err, command
+
+
+# --------------------------------------------------------------------------- shards from strangers
+
+
+def add_members(shard: Path, members: list[tarfile.TarInfo], data: bytes = b"attacker") -> None:
+    """Append crafted members to a copy of a real shard (what a stranger's shard could hold)."""
+    with tarfile.open(shard, "a") as tar:
+        for member in members:
+            member.size = len(data) if member.isreg() else 0
+            tar.addfile(member, io.BytesIO(data) if member.isreg() else None)
+
+
+def crafted(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    member = tarfile.TarInfo(name)
+    member.type, member.linkname = kind, link
+    return member
+
+
+def test_a_strangers_member_names_are_never_used_as_paths(demo, tmp_path, capsys):
+    """An absolute name, `..`, a slash or a link in a shard is skipped and counted: the export
+    writes nothing outside --dest (before the fix, `/abs/x.jpg` was written where it said)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for shard in demo.glob("shard-*.tar"):
+        (out / shard.name).write_bytes(shard.read_bytes())
+    victim = tmp_path / "victim"
+    members = [
+        crafted(f"{victim}/abs.jpg"),
+        crafted(f"{victim}/abs.json"),
+        crafted("../escape.jpg"),
+        crafted("sub/dir.jpg"),
+        crafted("linked.jpg", tarfile.SYMTYPE, "/etc/passwd"),
+        crafted("dev.jpg", tarfile.CHRTYPE),
+    ]
+    add_members(out / "shard-000000.tar", members)
+    dest = tmp_path / "dest" / "llava"
+    assert main(["export", str(out), "--format", "llava", "--dest", str(dest)]) == 0
+    captured = capsys.readouterr()
+    assert not victim.exists() and not (dest.parent / "escape.jpg").exists()
+    assert "4 invalid_member_name" in captured.err and "2 not_a_regular_file" in captured.err
+    written = {p.name for p in (dest / "images").iterdir()}
+    assert written == {f"{key}.{s['ext']}" for key, s in shard_samples(demo).items()}
+
+
+def test_stats_and_card_skip_the_same_members(demo, tmp_path, capsys):
+    from mminstruct.output import iter_samples
+
+    shard = tmp_path / "shard-000000.tar"
+    shard.write_bytes((demo / "shard-000000.tar").read_bytes())
+    add_members(shard, [crafted("/x/evil.json"), crafted("a..b.json")])
+    skipped: Counter = Counter()
+    keys = [s.key for s in iter_samples(shard, images=False, skipped=skipped)]
+    assert skipped == {"invalid_member_name": 2}
+    assert keys == [s.key for s in iter_samples(demo / "shard-000000.tar", images=False)]
+
+
+def test_the_writer_refuses_a_key_its_readers_would_skip(tmp_path):
+    from mminstruct.output import ShardWriter
+
+    writer = ShardWriter(tmp_path, "shard-000000", 10, 1 << 20)
+    with pytest.raises(ValueError, match="not a valid sample member name"), writer:
+        writer.write("../up", [("json", b"{}")])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dpo_export_without_pairs_leaves_no_empty_images_folder(demo, tmp_path, capsys):
+    dest = tmp_path / "dpo"
+    assert main(["export", str(demo), "--format", "dpo", "--dest", str(dest)]) == 1
+    assert "no preference pairs" in capsys.readouterr().err
+    assert not (dest / "images").exists()
+
+
+def test_each_format_prints_how_to_use_it(demo, tmp_path, capsys):
+    assert main(["export", str(demo), "--format", "jsonl", "--dest", str(tmp_path / "j")]) == 0
+    out = capsys.readouterr().out
+    assert "--data_path" not in out and "load_dataset('json'" in out
+    assert main(["export", str(demo), "--format", "llava", "--dest", str(tmp_path / "l")]) == 0
+    assert "--data_path" in capsys.readouterr().out
