@@ -1,0 +1,3 @@
+"""Corpus cases found by using the project on real files as a stranger would (config)."""
+
+from __future__ import annotations
