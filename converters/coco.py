@@ -36,6 +36,8 @@ from mminstruct.converters.common import (
     clean_caption,
     clean_predicate,
     clip_box,
+    name_problem,
+    side_problem,
 )
 
 from mminstruct.config import CocoSourceConfig
@@ -132,6 +134,11 @@ def _merge_categories(data: _CocoFile, path: Path, categories: dict[Any, str]) -
             raise InputError(
                 f"{path}: categories[{i}]: needs an id and a non-empty 'name' of UTF-8 text"
             )
+        if problem := name_problem(name):
+            raise InputError(
+                f"{path}: categories[{i}] (id {cat.id}): 'name' {_preview(name)} {problem}; "
+                "fix or remove this category"
+            )
         if categories.setdefault(cat.id, name) != name:
             raise InputError(
                 f"{path}: categories[{i}]: id {cat.id} is '{name}' here but "
@@ -189,11 +196,7 @@ def _image_entry_problem(entry: _Image) -> str | None:
         return f"'id' must be an integer or a string, got {entry.id!r}"
     if not isinstance(entry.file_name, str) or not entry.file_name.strip():
         return f"'file_name' must be a non-empty string, got {entry.file_name!r}"
-    for name in ("width", "height"):
-        value = getattr(entry, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            return f"'{name}' must be a positive integer, got {value!r}"
-    return None
+    return side_problem("width", entry.width) or side_problem("height", entry.height)
 
 
 def _attach_objects(
@@ -387,8 +390,11 @@ def _relation_problem(
 ) -> tuple[str, str] | None:
     if image is None:
         return "relation_without_image", f"image_id {rel.image_id!r} has no entry in 'images'"
-    if not clean_predicate(rel.predicate):
+    predicate = clean_predicate(rel.predicate)
+    if not predicate:
         return "empty_predicate", f"predicate {_preview(rel.predicate)} is empty or not text"
+    if problem := name_problem(predicate):
+        return "name_too_long", f"predicate {_preview(predicate)} {problem}"
     for side in ("subject_id", "object_id"):
         value = getattr(rel, side)
         found = objects_by_id.get(value) if value.__class__ in _ID_TYPES else None

@@ -43,13 +43,21 @@ def _box_array(bboxes: list[Any]) -> np.ndarray:
             return array.astype(np.float64)
     except (ValueError, TypeError):
         pass
-    numeric = (_is_numeric_box(b) for b in bboxes)
-    rows = [b if ok else _NAN_BOX for b, ok in zip(bboxes, numeric, strict=True)]
+    rows = [_float_box(b) for b in bboxes]
     return np.array(rows, dtype=np.float64).reshape(len(rows), 4)
 
 
-def _is_numeric_box(bbox: Any) -> bool:
-    return bbox.__class__ is list and len(bbox) == 4 and all(v.__class__ in _NUMBERS for v in bbox)
+def _float_box(bbox: Any) -> list[float]:
+    """A box of 4 numbers as floats; anything else (or an integer too large for a float)
+    as NaN, for `clip_box` to say what is wrong with it."""
+    if bbox.__class__ is not list or len(bbox) != 4:
+        return _NAN_BOX
+    if not all(v.__class__ in _NUMBERS for v in bbox):
+        return _NAN_BOX
+    try:
+        return [float(v) for v in bbox]
+    except OverflowError:
+        return _NAN_BOX
 
 
 _NAN_BOX = [float("nan")] * 4

@@ -1,8 +1,9 @@
 """COCO files decoded: the msgspec structs naming the fields we read, and whole-file checks.
 
 `load_coco_file` decodes an instances or captions file (memory-mapped; a lenient retry for
-NaN or stray non-UTF-8 bytes); `load_relations_file` a relations file. Whole-file problems
-(missing, not JSON, wrong shape) raise `InputError`.
+NaN or stray non-UTF-8 bytes, only where it can help); `load_relations_file` a relations
+file. Whole-file problems (missing, not JSON, nested too deeply, wrong shape) raise
+`InputError`, in bounded memory whatever the file's size.
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import msgspec
+from mminstruct.converters.common import NESTED_TOO_DEEPLY
+from mminstruct.converters.jsonfile import (
+    end_problem,
+    lenient_can_help,
+    start_problem,
+    utf8_problem,
+)
 from mminstruct.converters.jsonstream import decode_problem, first_non_utf8
 
 from mminstruct.errors import InputError
@@ -67,6 +75,10 @@ class _RelationsFile(msgspec.Struct):
 
 _DECODER = msgspec.json.Decoder(_CocoFile)
 
+# A file up to this size that is not strict JSON is always tried again with Python's json
+# (whose message says where it breaks); a larger one only when it holds what that reads.
+LENIENT_RETRY_BYTES = 64 << 20
+
 
 def load_coco_file(path: Path, needs: tuple[str, ...]) -> _CocoFile:
     """Decode one COCO JSON file, keeping only the fields the converter reads."""
@@ -96,8 +108,34 @@ def _decode(handle: BinaryIO, path: Path) -> _CocoFile:
             return _DECODER.decode(raw)
         except msgspec.ValidationError as exc:
             raise InputError(_not_annotations(raw, path, exc)) from None
+        except RecursionError:
+            raise InputError(f"{path}: {NESTED_TOO_DEEPLY}") from None
         except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec raises both
-            return _decode_lenient(raw[:], path)
+            pass
+        _refuse_hopeless(handle, path, size)
+        return _decode_lenient(raw[:], path)
+
+
+def _refuse_hopeless(handle: BinaryIO, path: Path, size: int) -> None:
+    """Refuse a file that the lenient retry cannot help, without reading it into memory.
+
+    The retry holds several copies of the file: it runs on a small file (its message says
+    where the JSON breaks) or on one holding what it reads (NaN, bytes that are not UTF-8).
+    """
+    problem = start_problem(handle, b"{[")
+    if problem is None and size > LENIENT_RETRY_BYTES and not lenient_can_help(handle):
+        problem = end_problem(handle, b"}")
+        if problem is None:
+            raise InputError(
+                f"{path}: not valid JSON somewhere between its first '{{' and its last '}}' "
+                f"(a file over {LENIENT_RETRY_BYTES >> 20} MiB is not read again to say where); "
+                "the file may be damaged or not a COCO file"
+            )
+    if problem:
+        raise InputError(
+            f"{path}: not valid JSON: it {problem}, where a COCO annotation file is one JSON "
+            "object from '{' to '}'; the file may be truncated or not a COCO file"
+        )
 
 
 def _decode_lenient(raw: bytes, path: Path) -> _CocoFile:
@@ -108,6 +146,8 @@ def _decode_lenient(raw: bytes, path: Path) -> _CocoFile:
     """
     try:
         obj = json.loads(raw.decode("utf-8", errors="replace"))
+    except RecursionError:
+        raise InputError(f"{path}: {NESTED_TOO_DEEPLY}") from None
     except json.JSONDecodeError as exc:
         _check_utf8(raw, path)
         raise InputError(
@@ -149,20 +189,33 @@ def _check_captions_file(data: _CocoFile, path: Path) -> None:
 def load_relations_file(path: Path) -> list[_Relation]:
     """The `relations` list of a file (a COCO instances file may carry it too)."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = _decode_relations(handle, path)
     except FileNotFoundError:
         raise InputError(f"{path}: file not found; check `relations` in your config") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
-    try:
-        data = msgspec.json.decode(raw, type=_RelationsFile)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a relations file ({decode_problem(raw, exc)})") from None
-    except msgspec.ValidationError as exc:
-        raise InputError(f"{path}: not a relations file ({exc})") from None
     if data.relations is None:
         raise InputError(
             f"{path}: no 'relations' list at the top level; expected "
             '{"relations": [{"image_id", "subject_id", "object_id", "predicate"}, ...]}'
         )
     return data.relations
+
+
+def _decode_relations(handle: BinaryIO, path: Path) -> _RelationsFile:
+    """A relations file, decoded from a memory map; a broken one is refused in bounded memory."""
+    if os.fstat(handle.fileno()).st_size == 0:
+        raise InputError(f"{path}: not a relations file (it is empty)")
+    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as raw:
+        try:
+            return msgspec.json.decode(raw, type=_RelationsFile)
+        except RecursionError:
+            raise InputError(f"{path}: {NESTED_TOO_DEEPLY}") from None
+        except msgspec.ValidationError as exc:
+            raise InputError(f"{path}: not a relations file ({exc})") from None
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            if problem := start_problem(handle, b"{"):
+                raise InputError(f"{path}: not a relations file: it {problem}") from None
+            problem = utf8_problem(handle) or str(exc)
+            raise InputError(f"{path}: not a relations file ({problem})") from None

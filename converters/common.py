@@ -1,7 +1,8 @@
 """What every format's converter shares: box clipping, text cleaning, record-skip helpers.
 
 `clip_box` checks and clips a box to its image; `clean_caption` and `clean_predicate` turn
-any JSON value into one line of text. The small id/number checks live here too.
+any JSON value into one line of text; `name_problem` and `side_problem` hold names and image
+sizes to sane bounds. The small id/number checks live here too.
 """
 
 from __future__ import annotations
@@ -15,6 +16,22 @@ from mminstruct.records import Rejection, bare_predicate
 BOX_TOLERANCE_PX = 2.0
 BOX_TOLERANCE_FRACTION = 0.01
 
+# A category, class, object, attribute or predicate name longer than this is a broken record,
+# not a name (the longest in COCO, Visual Genome and PSG are under 40): it would become a
+# line of every context, a label of every plot and a row of the card.
+MAX_NAME_CHARS = 100
+
+# What a file whose lists or objects lie inside each other deeper than a decoder goes (some
+# hundreds of levels; annotation files nest a few) is, in the message that refuses it.
+NESTED_TOO_DEEPLY = (
+    "nested too deeply (lists or objects hundreds of levels inside each other, where an "
+    "annotation file nests a few); the file is damaged or not an annotation file"
+)
+
+# No image is wider or taller than this (PNG's limit; JPEG's is 65,535): a larger `width` or
+# `height` is a broken entry, and one of 400 digits does not even fit a float.
+MAX_IMAGE_SIDE = 2**31 - 1
+
 
 def clip_box(bbox: Any, width: int, height: int) -> tuple[float, float, float, float] | str:
     """The box clipped to its image, or a message saying what is wrong with it."""
@@ -22,7 +39,10 @@ def clip_box(bbox: Any, width: int, height: int) -> tuple[float, float, float, f
         return f"{bbox!r} must be a list [x, y, width, height]"
     if not all(v.__class__ in _NUMBERS for v in bbox):
         return f"{bbox!r} must hold 4 numbers"
-    x, y, w, h = map(float, bbox)
+    try:
+        x, y, w, h = map(float, bbox)
+    except OverflowError:  # an integer of hundreds of digits
+        return f"{_preview(bbox)} holds a number too large for a box"
     if x - x + y - y + w - w + h - h != 0:  # NaN or infinity in any of them
         return f"{bbox!r} is not finite"
     if w <= 0 or h <= 0:
@@ -36,6 +56,22 @@ def clip_box(bbox: Any, width: int, height: int) -> tuple[float, float, float, f
     if x2 <= x1 or y2 <= y1:
         return f"{bbox!r} has no area inside the {width}x{height} image"
     return x1, y1, x2 - x1, y2 - y1
+
+
+def name_problem(name: str) -> str | None:
+    """Why a cleaned name cannot be used as one (over `MAX_NAME_CHARS`), or None."""
+    if len(name) > MAX_NAME_CHARS:
+        return f"is {len(name):,} characters long; names are capped at {MAX_NAME_CHARS} characters"
+    return None
+
+
+def side_problem(field: str, value: Any) -> str | None:
+    """Why an image entry's `width` or `height` is unusable, or None for a positive integer."""
+    if value.__class__ is not int or value <= 0:
+        return f"'{field}' must be a positive integer, got {value!r}"
+    if value > MAX_IMAGE_SIDE:
+        return f"'{field}' {_preview(value)} is larger than any image ({MAX_IMAGE_SIDE:,} at most)"
+    return None
 
 
 def clean_predicate(predicate: Any) -> str:

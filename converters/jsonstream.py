@@ -9,13 +9,14 @@ plus the elements being decoded, whatever the size of the file.
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import numpy as np
+from mminstruct.converters.common import NESTED_TOO_DEEPLY
+from mminstruct.converters.jsonfile import first_non_utf8_of, not_utf8_text
 
 from mminstruct.errors import InputError
 
@@ -33,9 +34,10 @@ _OPEN[[ord("]"), ord("}")]] = -1
 class ElementError(InputError):
     """One element of the array does not have the expected shape; `raw` is its JSON text."""
 
-    def __init__(self, message: str, raw: bytes):
+    def __init__(self, message: str, raw: bytes, where: str = ""):
         super().__init__(message)
         self.raw = raw
+        self.where = where  # "<path>: element <index>"
 
 
 def decode_problem(raw: bytes | memoryview, exc: Exception) -> str:
@@ -47,17 +49,16 @@ def decode_problem(raw: bytes | memoryview, exc: Exception) -> str:
     """
     where = first_non_utf8(raw)
     if where is not None:
-        return f"not UTF-8 text: byte {bytes(raw[where : where + 1])[0]:#04x} at offset {where}"
+        return not_utf8_text(bytes(raw[where : where + 1])[0], where)
     return str(exc)
 
 
-def first_non_utf8(raw: bytes | memoryview) -> int | None:
-    """The offset of the first byte that breaks UTF-8, or None when all of `raw` is UTF-8."""
-    try:
-        codecs.decode(raw, "utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start
-    return None
+def first_non_utf8(raw: Any, block_bytes: int = BLOCK_BYTES) -> int | None:
+    """The offset of the first byte that breaks UTF-8, or None when all of `raw` (bytes, a
+    memoryview or a memory map) is UTF-8. Decoded a block at a time: bounded memory."""
+    with memoryview(raw) as view:
+        pieces = (bytes(view[i : i + block_bytes]) for i in range(0, len(view), block_bytes))
+        return first_non_utf8_of(pieces)
 
 
 def iter_array(path: Path, element_type: Any, block_bytes: int = BLOCK_BYTES) -> Iterator[Any]:
@@ -195,7 +196,7 @@ def _decode_block(
     """The block's elements; a bad element becomes an `ElementError` in its place."""
     try:
         return decoder.decode(b"[" + _strip_commas(block) + b"]")
-    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         pass
     items: list[Any] = []
     start = 0
@@ -210,15 +211,16 @@ def _decode_block(
                 "the file is damaged"
             )
         piece = body
+        where = f"{path}: element {index}"
         try:
             items.append(one.decode(piece))
         except msgspec.ValidationError as exc:
-            items.append(ElementError(f"{path}: element {first + len(items)}: {exc}", piece))
+            items.append(ElementError(f"{where}: {exc}", piece, where))
+        except RecursionError:
+            raise InputError(f"{where} is {NESTED_TOO_DEEPLY}") from None
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise InputError(
-                f"{path}: element {first + len(items)} is not valid JSON "
-                f"({decode_problem(piece, exc)}); "
-                "the file is damaged"
+                f"{where} is not valid JSON ({decode_problem(piece, exc)}); the file is damaged"
             ) from None
     return items
 

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from mminstruct.converters.common import clean_predicate, clip_box
+from mminstruct.converters.common import (
+    NESTED_TOO_DEEPLY,
+    _preview,
+    clean_predicate,
+    clip_box,
+    name_problem,
+    side_problem,
+)
 
 from mminstruct.config import PsgSourceConfig
 from mminstruct.errors import InputError
@@ -94,12 +101,26 @@ def _load(path: Path) -> _PsgFile:
         raise InputError(f"{path}: not a psg.json file: {exc}") from None
     except msgspec.DecodeError as exc:
         raise InputError(f"{path}: not valid JSON ({exc}); is the file complete?") from None
+    except RecursionError:
+        raise InputError(f"{path}: {NESTED_TOO_DEEPLY}") from None
     except (ValueError, OSError) as exc:  # an empty file cannot be mapped
         raise InputError(f"{path}: cannot read it ({exc}); is it empty?") from None
     missing = [k for k in ("data", "thing_classes", "predicate_classes") if getattr(psg, k) is None]
     if missing:
         raise InputError(f"{path}: not a psg.json file: no {', '.join(missing)} at the top level")
+    _check_names(psg, path)
     return psg
+
+
+def _check_names(psg: _PsgFile, path: Path) -> None:
+    """Refuse a file with a class or predicate name over `MAX_NAME_CHARS` (a broken file)."""
+    for key in ("thing_classes", "stuff_classes", "predicate_classes"):
+        for i, name in enumerate(getattr(psg, key) or ()):
+            shown = clean_predicate(name) if key == "predicate_classes" else _class_name(name)
+            if problem := name_problem(shown):
+                raise InputError(
+                    f"{path}: {key}[{i}]: {_preview(shown)} {problem}; fix or remove this class"
+                )
 
 
 def _decode(raw: Any) -> _PsgFile:
@@ -165,11 +186,7 @@ def _entry_problem(entry: _Entry, image_id: Any) -> str | None:
         return f"'image_id' must be an integer or a string, got {image_id!r}"
     if not isinstance(entry.file_name, str) or not entry.file_name.strip():
         return f"'file_name' must be a non-empty string, got {entry.file_name!r}"
-    for name in ("width", "height"):
-        value = getattr(entry, name)
-        if value.__class__ is not int or value <= 0:
-            return f"'{name}' must be a positive integer, got {value!r}"
-    return None
+    return side_problem("width", entry.width) or side_problem("height", entry.height)
 
 
 def _objects(

@@ -10,10 +10,11 @@ from typing import Any
 
 import msgspec
 from mminstruct.converters.coco_files import load_coco_file
-from mminstruct.converters.common import clean_caption
+from mminstruct.converters.common import NESTED_TOO_DEEPLY, clean_caption
 from mminstruct.converters.jsonstream import ElementError
 
 from mminstruct.config import VisualGenomeSourceConfig
+from mminstruct.errors import InputError
 from mminstruct.records import ImageId
 from mminstruct.resources import resolve_path
 
@@ -127,6 +128,50 @@ def _loosely(error: ElementError, entry_type: type) -> Any:
         return msgspec.json.decode(error.raw, type=loose)
     except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
         return error
+    except RecursionError:  # deep where the strict type stopped early: the looser one goes on
+        raise InputError(f"{error.where} is {NESTED_TOO_DEEPLY}") from None
+
+
+# Each file's name in the release, and what one of its entries looks like (for messages).
+FILE_NAMES = {
+    "objects": "objects.json",
+    "attributes": "attributes.json",
+    "relationships": "relationships.json",
+    "regions": "region_descriptions.json",
+    "image_data": "image_data.json",
+}
+_SHAPES = {
+    "objects": '{"image_id": 1, "objects": [{"object_id", "x", "y", "w", "h", "names"}, ...]}',
+    "attributes": '{"image_id": 1, "attributes": [{"object_id", ..., "attributes"}, ...]}',
+    "relationships": (
+        '{"image_id": 1, "relationships": [{"predicate", "subject": {...}, "object": {...}}, ...]}'
+    ),
+    "regions": '{"image_id": 1, "regions": [{"phrase", "x", "y", "width", "height"}, ...]}',
+    "image_data": '{"image_id": 1, "width": ..., "height": ..., "url": ...}',
+}
+
+
+def no_image_id(where: str, key: str, entry: Any) -> str:
+    """Why a file whose first entry names no image is refused: what it looks like instead."""
+    if _looks_like_sg2im(entry):
+        what = (
+            "this looks like an sg2im scene graph (objects as bare names, relationships as "
+            "[subject, predicate, object] lists), not"
+        )
+    else:
+        what = "this is not"
+    return (
+        f"{where} has no 'image_id' or 'id', so it belongs to no image: {what} Visual Genome's "
+        f"{FILE_NAMES[key]}, whose entries read {_SHAPES[key]}; check `{key}` in your config"
+    )
+
+
+def _looks_like_sg2im(entry: Any) -> bool:
+    objects = getattr(entry, "objects", None)
+    relationships = getattr(entry, "relationships", None)
+    named = isinstance(objects, list) and any(isinstance(o, str) for o in objects)
+    triples = isinstance(relationships, list) and any(isinstance(r, list) for r in relationships)
+    return named or triples
 
 
 def _entry_id(entry: Any) -> ImageId | None:

@@ -12,7 +12,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import msgspec
-from mminstruct.converters.common import clean_caption, clean_predicate, clip_box
+from mminstruct.converters.common import (
+    clean_caption,
+    clean_predicate,
+    clip_box,
+    name_problem,
+    side_problem,
+)
 from mminstruct.converters.vg_files import (
     _AttributesEntry,
     _ImageInfo,
@@ -85,12 +91,10 @@ class _Image:
     def _size(self, file_name: str) -> tuple[int, int] | Rejection:
         if self.info is not None:
             width, height = self.info.width, self.info.height
-            if all(v.__class__ is int and v > 0 for v in (width, height)):
+            problem = side_problem("width", width) or side_problem("height", height)
+            if problem is None:
                 return width, height
-            detail = (
-                f"image_data.json: image {self.image_id}: 'width' and 'height' must be "
-                f"positive integers, got {width!r} and {height!r}"
-            )
+            detail = f"image_data.json: image {self.image_id}: {problem}"
             return Rejection("bad_image_entry", detail, self.dataset, self.image_id)
         return _size_from_file(self.images_dir, file_name, self.dataset, self.image_id)
 
@@ -114,6 +118,9 @@ class _Image:
             predicate = clean_predicate(rel.predicate)
             if not predicate:
                 self._skip("empty_predicate", f"{where}: 'predicate' is empty or not text")
+                continue
+            if problem := name_problem(predicate):
+                self._skip("name_too_long", f"{where}: 'predicate' {_preview(predicate)} {problem}")
                 continue
             ends = [self._end(rel, side, where) for side in ("subject", "object")]
             if None in ends:
@@ -165,7 +172,7 @@ class _Image:
         seen = [i for i in ids if i in self.ids]
         index = self.ids[seen[0]] if seen else self._new_object(obj, where)
         if seen and index is not None:
-            _add_attributes(self.objects[index][2], obj.attributes)
+            self._fold_attributes(self.objects[index][2], obj.attributes, where)
         for alias in ids:
             self.ids.setdefault(alias, index)
         return index
@@ -175,15 +182,27 @@ class _Image:
         if not name:
             self._skip("bad_object", f"{where}: needs a non-empty 'names' list or 'name'")
             return None
+        if problem := name_problem(name):
+            self._skip("name_too_long", f"{where}: name {_preview(name)} {problem}")
+            return None
         box = clip_box([obj.x, obj.y, obj.w, obj.h], self.width, self.height)
         if isinstance(box, str):
             reason = "box_outside_image" if "outside" in box or "no area" in box else "bad_box"
             self._skip(reason, f"{where} ({name}): box [x, y, w, h] = {box}")
             return None
         attributes: list[str] = []
-        _add_attributes(attributes, obj.attributes)
+        self._fold_attributes(attributes, obj.attributes, where)
         self.objects.append([name, box, attributes])
         return len(self.objects) - 1
+
+    def _fold_attributes(self, attributes: list[str], new: Any, where: str) -> None:
+        """Add an object's attributes (cleaned, lowercase, each once); a long one is skipped."""
+        for value in new if isinstance(new, list) else ():
+            text = clean_caption(value).lower()
+            if problem := name_problem(text):
+                self._skip("name_too_long", f"{where}: attribute {_preview(text)} {problem}")
+            elif text and text not in attributes:
+                attributes.append(text)
 
     def _regions(self) -> tuple[Region, ...]:
         entry = self.parts.get("regions")
@@ -230,13 +249,6 @@ def _object_ids(obj: _Object) -> list[Any]:
 def _object_name(obj: _Object) -> str:
     names = obj.names if isinstance(obj.names, list) and obj.names else [obj.name]
     return clean_caption(names[0]).lower().rstrip(".,;:!? ")
-
-
-def _add_attributes(attributes: list[str], new: Any) -> None:
-    for value in new if isinstance(new, list) else ():
-        text = clean_caption(value).lower()
-        if text and text not in attributes:
-            attributes.append(text)
 
 
 def _object_box(name: str, box: tuple[float, float, float, float], attributes: list) -> ObjectBox:

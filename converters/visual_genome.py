@@ -15,7 +15,8 @@ files. An object is one object however often it appears: entries with the same `
 
 A bad object, relation or region costs only itself: it is skipped and counted as a
 record-scope rejection naming the file, image and field. An annotation entry for an image
-that image_data.json does not list is skipped the same way.
+that image_data.json does not list is skipped the same way. A file whose first entry names
+no image at all is another kind of file (an sg2im scene graph, say): it is refused.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ from mminstruct.converters.vg_files import (
     _entry_id,
     _ImageInfo,
     _loosely,
+    no_image_id,
 )
 from mminstruct.converters.vg_image import _Image
 
 from mminstruct.config import VisualGenomeSourceConfig
+from mminstruct.errors import InputError
 from mminstruct.records import ImageId, ImageRecord, Rejection
 from mminstruct.resources import resolve_path
 
@@ -88,6 +91,8 @@ class _Stream:
                 self._skip("bad_entry", f"{entry}", None)
                 continue
             image_id = _entry_id(entry)
+            if image_id is None and index == 0:  # the whole file is something else
+                raise InputError(no_image_id(f"{self.path}: element 0", self.key, entry))
             if image_id is None:
                 self._skip("bad_entry", f"{where}: needs an integer 'image_id' (or 'id')", None)
             elif image_id in seen:

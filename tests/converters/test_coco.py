@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from mminstruct.converters import coco_files
 from mminstruct.converters.coco import read_coco
+from mminstruct.converters.common import MAX_IMAGE_SIDE, MAX_NAME_CHARS
 from pycocotools.coco import COCO
 
 from mminstruct.config import CocoSourceConfig
@@ -118,6 +123,7 @@ def write_coco(path: Path, images=None, annotations=None, categories=None, **ext
         ([500, 10, 20, 5], "bad_box", "outside the 100x50 image"),
         ([10, 10, 5], "bad_box", "must be a list [x, y, width, height]"),
         ([10, "a", 5, 5], "bad_box", "must hold 4 numbers"),
+        ([10**400, 1, 2, 2], "bad_box", "holds a number too large for a box"),
     ],
 )
 def test_bad_box_rejects_its_image_with_file_record_and_field(tmp_path, bbox, reason, words):
@@ -185,6 +191,14 @@ def test_undefined_category_and_orphan_annotation(tmp_path):
         (
             {"id": None, "file_name": "a.jpg", "width": 10, "height": 5},
             "'id' must be an integer or a string",
+        ),
+        (
+            {"id": 1, "file_name": "a.jpg", "width": 10, "height": 10**400},
+            "'height' 1000000000000000000000000000000000000... is larger than any image",
+        ),
+        (
+            {"id": 1, "file_name": "a.jpg", "width": MAX_IMAGE_SIDE + 1, "height": 5},
+            f"'width' {MAX_IMAGE_SIDE + 1} is larger than any image ({MAX_IMAGE_SIDE:,} at most)",
         ),
     ],
 )
@@ -292,3 +306,88 @@ def test_objects_grouped_per_image_in_file_order(tmp_path, ids):
     assert second == [("cat", 2.0, False), ("cat", 6.0, False)]
     assert third == [("cat", 4.0, True)]
     assert out[0].objects[2].w == 4.5  # clipped to the image
+
+
+# --------------------------------------------------------------------------- huge broken files
+
+HUGE_FILE = 2 << 30  # 2 GiB, made with truncate: sparse, so it takes no disk
+MEASURE = """
+import resource, sys
+from mminstruct.converters.coco import read_coco
+from mminstruct.config import CocoSourceConfig
+from mminstruct.errors import InputError
+
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for role, path in zip(sys.argv[1::2], sys.argv[2::2]):
+    try:
+        list(read_coco(CocoSourceConfig(images=".", **{role: (path,)})))
+    except InputError as exc:
+        print(exc)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_huge_broken_files_are_refused_in_little_memory(tmp_path):
+    """2 GiB of zero bytes as an instances or a relations file, and 512 MiB that start like a
+    JSON object and then turn to zeros (read through once): each is refused by name, and the
+    process grows by under 64 MB (copying and decoding the whole 2 GiB file took 8.2 GB)."""
+    heads = {"zeros.json": b"", "brace.json": b"{", "relations.json": b""}
+    for name, head in heads.items():
+        (tmp_path / name).write_bytes(head)
+        os.truncate(tmp_path / name, HUGE_FILE // (4 if head else 1))  # brace: read through
+    roles = ["instances", "zeros.json", "instances", "brace.json", "relations", "relations.json"]
+    args = [str(tmp_path / a) if a.endswith(".json") else a for a in roles]
+    command = [sys.executable, "-c", MEASURE, *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    zeros, brace, relations, grown_kib = result.stdout.splitlines()
+    assert zeros.startswith(f"{tmp_path / 'zeros.json'}: not valid JSON: it starts with zero bytes")
+    assert brace.startswith(f"{tmp_path / 'brace.json'}: not valid JSON: it ends with b'\\x00")
+    assert relations.startswith(
+        f"{tmp_path / 'relations.json'}: not a relations file: it starts with zero bytes"
+    )
+    assert int(grown_kib) < 64 * 1024
+
+
+def test_a_large_file_is_retried_leniently_only_where_that_can_help(tmp_path, monkeypatch):
+    """Python's json reads NaN and (replaced) bytes that are not UTF-8, at the cost of several
+    copies of the file: a large file gets that retry only when it holds them."""
+    monkeypatch.setattr(coco_files, "LENIENT_RETRY_BYTES", 0)  # every file counts as large
+    path = tmp_path / "inst.json"
+    write_coco(path, annotations=[{"id": 5, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2]}])
+    text = path.read_text()
+    path.write_text(text.replace("[1, 1, 2, 2]", "[NaN, 1, 2, 2]"))
+    (bad,) = records_of(images=str(tmp_path), instances=(str(path),))
+    assert bad.reason == "bad_box" and "not finite" in bad.detail
+    path.write_bytes(text.replace("dog", "d@g").encode().replace(b"@", b"\xe9"))
+    with pytest.raises(InputError, match="needs an id and a non-empty 'name' of UTF-8 text"):
+        records_of(images=str(tmp_path), instances=(str(path),))  # read leniently, then refused
+
+    def never(raw: bytes, path: Path) -> None:
+        raise AssertionError("a retry that cannot help was tried")
+
+    monkeypatch.setattr(coco_files, "_decode_lenient", never)
+    path.write_text(text[:-40])
+    with pytest.raises(InputError) as caught:
+        records_of(images=str(tmp_path), instances=(str(path),))
+    assert str(caught.value).startswith(f"{path}: not valid JSON: it ends with b'")
+    assert "the file may be truncated or not a COCO file" in str(caught.value)
+    path.write_text(text.replace('"images": [', '"images": [,'))
+    with pytest.raises(InputError, match=r"not valid JSON somewhere between its first '\{' and"):
+        records_of(images=str(tmp_path), instances=(str(path),))
+
+
+@pytest.mark.parametrize(
+    "name,refused", [("d" * MAX_NAME_CHARS, False), ("d" * (MAX_NAME_CHARS + 1), True)]
+)
+def test_category_names_are_capped(tmp_path, name, refused):
+    ann = {"id": 5, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2]}
+    path = write_coco(
+        tmp_path / "inst.json", annotations=[ann], categories=[{"id": 1, "name": name}]
+    )
+    if refused:
+        with pytest.raises(InputError, match=r"categories\[0\] \(id 1\): 'name' 'ddd"):
+            records_of(images=str(tmp_path), instances=(path,))
+    else:
+        (record,) = records_of(images=str(tmp_path), instances=(path,))
+        assert record.objects[0].category == name

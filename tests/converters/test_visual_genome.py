@@ -750,3 +750,49 @@ def test_a_file_without_an_entry_for_an_image_is_not_read_ahead(tmp_path, monkey
     records = [r for r in visual_genome.read_visual_genome(source) if isinstance(r, ImageRecord)]
     assert [len(r.objects) for r in records] == [1, 0, 1, 1, 1]
     assert max(most) == 1  # image 3's entry waited for its turn; nothing else was buffered
+
+
+# --------------------------------------------------------------------------- other files
+
+
+@pytest.mark.parametrize(
+    "key,entries,words",
+    [
+        (
+            "objects",
+            [{"objects": ["dog", "grass"], "relationships": [[0, "on", 1]]}],
+            "this looks like an sg2im scene graph (objects as bare names, relationships as "
+            "[subject, predicate, object] lists), not Visual Genome's objects.json",
+        ),
+        (
+            "regions",
+            [{"caption": "a dog"}, {"image_id": 1, "regions": []}],
+            "this is not Visual Genome's region_descriptions.json, whose entries read "
+            '{"image_id": 1, "regions": [{"phrase", "x", "y", "width", "height"}, ...]}',
+        ),
+    ],
+)
+def test_a_file_whose_first_entry_names_no_image_is_refused(tmp_path, key, entries, words):
+    """Another project's file in place of one of Visual Genome's: refused by name, saying what
+    it looks like and what was expected (a later entry without an id is one counted skip)."""
+    (tmp_path / "file.json").write_text(json.dumps(entries))
+    source = VisualGenomeSourceConfig(images=str(tmp_path), **{key: str(tmp_path / "file.json")})
+    with pytest.raises(InputError) as caught:
+        read(source)
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'file.json'}: element 0 has no 'image_id' or 'id'")
+    assert words in message and f"check `{key}` in your config" in message
+
+
+def test_nesting_too_deep_where_an_item_belongs(tmp_path):
+    """Lists nested 100,000 deep where a relationship belongs: the strict decoder stops at the
+    first list, the looser retry goes down into it; both end in one clear error."""
+    deep = "[" * 100_000 + "]" * 100_000
+    (tmp_path / "relationships.json").write_text(
+        '[{"image_id": 1, "relationships": [' + deep + "]}]"
+    )
+    source = VisualGenomeSourceConfig(
+        images=str(tmp_path), relationships=str(tmp_path / "relationships.json")
+    )
+    with pytest.raises(InputError, match=r"relationships.json: element 0 is nested too deeply"):
+        read(source)
