@@ -2,8 +2,8 @@
 
 Every problem is collected and reported at once, each named by its full dotted path
 (`generator.backend`, `sources.0.images`) together with the valid choices.
-`schema.py` holds the dataclasses, `load.py` the reading and building, `validate.py` the
-checks across values.
+`schema.py` holds the dataclasses, `load.py` the reading and building (`read.py` bounds the
+YAML), `validate.py` the checks across values and, for a build, `check_paths`.
 """
 
 from mminstruct.config.load import config_from_dict, config_to_dict, dump_config, load_config
@@ -24,7 +24,7 @@ from mminstruct.config.schema import (
     VisualGenomeSourceConfig,
     annotation_files,
 )
-from mminstruct.config.validate import ENV_NAME
+from mminstruct.config.validate import ENV_NAME, check_paths
 
 __all__ = [
     "ENV_NAME",
@@ -43,6 +43,7 @@ __all__ = [
     "TasksConfig",
     "VisualGenomeSourceConfig",
     "annotation_files",
+    "check_paths",
     "config_from_dict",
     "config_to_dict",
     "dump_config",

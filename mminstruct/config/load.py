@@ -1,12 +1,15 @@
 """Loading a config: YAML reading, `--set` overrides, type-checked building, and dumping back.
 
-Every problem is collected and reported at once; unknown keys get a did-you-mean hint.
+Every problem is collected and reported at once; unknown keys get a did-you-mean hint, and a
+problem that a `--set key=value` caused says so. `read.py` bounds what the YAML may cost.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from mminstruct.config.read import YamlProblem, parse_yaml, read_config_text
 from mminstruct.config.schema import SOURCE_KINDS, Config
 from mminstruct.config.validate import check_consistency
 from mminstruct.errors import ConfigError
@@ -28,7 +32,9 @@ def load_config(path_or_name: str | Path, overrides: list[str] = ()) -> Config:
     path = find_config(path_or_name)
     origin = str(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = parse_yaml(read_config_text(path))
+    except YamlProblem as exc:
+        raise ConfigError([str(exc)], origin) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"not valid YAML: {exc}"], origin) from None
     if raw is None:
@@ -48,6 +54,9 @@ def config_from_dict(raw: dict, overrides: list[str] = (), origin: str = "config
     if config is not None:
         check_consistency(config, errors)
     if errors:
+        if overrides:
+            errors = [_attributed(problem, overrides) for problem in errors]
+            origin = f"{origin} (with {len(overrides)} --set override(s))"
         raise ConfigError(errors, origin)
     return config
 
@@ -81,10 +90,13 @@ def _apply_override(raw: dict, item: str, errors: list[str]) -> None:
     key, sep, text = item.partition("=")
     key = key.strip()
     if not sep or not key:
-        errors.append(f"--set {item!r}: expected KEY=VALUE, e.g. --set output.dir=out/coco")
+        errors.append(f"--set {_shown(item)}: expected KEY=VALUE, e.g. --set output.dir=out/coco")
         return
     try:
-        value = yaml.safe_load(text) if text.strip() else ""
+        value = parse_yaml(text) if text.strip() else ""
+    except YamlProblem as exc:
+        errors.append(f"--set {_shown(item, quote=False)}: {exc}")
+        return
     except yaml.YAMLError:
         value = text
     parts = key.split(".")
@@ -125,6 +137,26 @@ def _list_index(node: list, part: str, where: str, errors: list[str]) -> int | N
     return int(part)
 
 
+def _attributed(problem: str, overrides: list[str]) -> str:
+    """`problem`, led by the `--set` item that gave the value it is about (if one did: the
+    last one that set it or a section around it, as later items win)."""
+    found = _PROBLEM_PATH.match(problem)
+    if problem.startswith("--set ") or not found:
+        return problem
+    path = found.group(1)
+    causes = [item for item in overrides if _sets(item.partition("=")[0].strip(), path)]
+    return f"--set {_shown(causes[-1], quote=False)}: {problem}" if causes else problem
+
+
+# The dotted path a problem starts with: `generator.seed: ...`, `unknown key 'a.b' ...`.
+_PROBLEM_PATH = re.compile(r"(?:unknown key ')?(\w+(?:\.\w+)*)")
+
+
+def _sets(key: str, path: str) -> bool:
+    """Whether `--set key=...` gives the value at `path` (itself, or a section around it)."""
+    return path == key or path.startswith(key + ".")
+
+
 def _copy_tree(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _copy_tree(v) for k, v in value.items()}
@@ -148,7 +180,8 @@ def _build(cls: type, raw: Any, path: str, errors: list[str]) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in fields:
-            errors.append(_unknown_key(str(key), _join(path, str(key)), list(fields)))
+            name = key if isinstance(key, str) else _shown(key)
+            errors.append(_unknown_key(name, _join(path, name), list(fields)))
     values: dict[str, Any] = {}
     ok = True
     for name, f in fields.items():
@@ -181,7 +214,9 @@ def _convert(tp: Any, raw: Any, where: str, errors: list[str]) -> tuple[bool, An
             raw = _YAML_SWITCHES[raw]  # YAML reads a bare `off` as false
         if raw in choices:
             return True, raw
-        errors.append(f"{where}: {raw!r} is not a valid choice; choose one of {_names(choices)}")
+        errors.append(
+            f"{where}: {_shown(raw)} is not a valid choice; choose one of {_names(choices)}"
+        )
         return False, None
     if origin is tuple:
         items = [raw] if isinstance(raw, str) else raw
@@ -195,13 +230,27 @@ def _convert(tp: Any, raw: Any, where: str, errors: list[str]) -> tuple[bool, An
 _YAML_SWITCHES = {False: "off", True: "on"}
 
 
+_INT_RANGE = (-(2**63), 2**63 - 1)  # what a config's integers are used as: 64-bit at most
+
+
 def _convert_scalar(tp: Any, raw: Any, where: str, errors: list[str]) -> tuple[bool, Any]:
     if tp is bool and isinstance(raw, bool):
         return True, raw
-    if tp is int and isinstance(raw, int) and not isinstance(raw, bool):
-        return True, raw
-    if tp is float and isinstance(raw, int | float) and not isinstance(raw, bool):
-        return True, float(raw)
+    number = isinstance(raw, int | float) and not isinstance(raw, bool)
+    if tp is int and number and isinstance(raw, int):
+        if _INT_RANGE[0] <= raw <= _INT_RANGE[1]:
+            return True, raw
+        errors.append(f"{where}: {_describe(raw)} is out of range; give a 64-bit integer")
+        return False, None
+    if tp is float and number:
+        try:
+            value = float(raw)
+        except OverflowError:  # an integer past any float
+            value = math.inf
+        if math.isfinite(value):
+            return True, value
+        errors.append(f"{where}: expected a finite number, got {_describe(raw)}")
+        return False, None
     if tp is str and isinstance(raw, str):
         return True, raw
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
@@ -218,9 +267,9 @@ def _convert_sources(raw: Any, errors: list[str]) -> tuple[bool, Any]:
         item = item.value if isinstance(item, _Override) else item
         kind = item.get("kind") if isinstance(item, dict) else None
         kind = kind.value if isinstance(kind, _Override) else kind
-        if kind not in SOURCE_KINDS:
+        if not isinstance(kind, str) or kind not in SOURCE_KINDS:
             errors.append(
-                f"sources.{i}.kind: {kind!r} is not a known source kind; "
+                f"sources.{i}.kind: {_shown(kind)} is not a known source kind; "
                 f"choose one of {_names(SOURCE_KINDS)}"
             )
             continue
@@ -245,9 +294,18 @@ def _strip_none(tp: Any) -> Any:
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
-    text = text if len(text) <= 60 else text[:57] + "..."
-    return f"{text} ({type(value).__name__})"
+    return f"{_shown(value)} ({type(value).__name__})"
+
+
+def _shown(value: Any, quote: bool = True) -> str:
+    """`value` as a user wrote it (repr, or the text itself), cut to 60 characters."""
+    if isinstance(value, int) and value.bit_length() > 200:  # over 60 digits: say its size
+        return f"an integer of {value.bit_length():,} bits"
+    try:
+        text = repr(value) if quote else str(value)
+    except ValueError:  # holds an integer too long to print
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _names(items: Any) -> str:

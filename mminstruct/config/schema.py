@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mminstruct.images import MAX_IMAGE_BYTES
+
 
 @dataclass(frozen=True)
 class CocoSourceConfig:
@@ -208,6 +210,9 @@ class OutputConfig:
     # price of waiting for the disk (about half the write throughput on local disks).
     fsync: bool = False
     image_check: Literal["header", "decode"] = "header"  # "decode" fully decodes every image
+    # An image file larger than this many bytes is rejected (`image_too_large`) before a byte
+    # of it is read: one huge or sparse file never fills the memory. Default 64 MiB.
+    max_image_bytes: int = MAX_IMAGE_BYTES
     license: str = "cc-by-4.0"  # license of the generated annotations, for the dataset card
     pretty_name: str = "mminstruct dataset"  # title of the dataset card
     license_name: str | None = None  # with `license: other`: the license's short name

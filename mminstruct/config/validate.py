@@ -1,6 +1,8 @@
 """Checks across a built config's values: ranges, source files, preference pairs, secrets.
 
 Each problem is appended to `errors` as a message naming its full dotted path.
+`check_paths` is separate: it looks at the disk, so a build runs it, not every load (the
+shipped configs name placeholder folders like /data/coco/val2017).
 """
 
 from __future__ import annotations
@@ -8,7 +10,9 @@ from __future__ import annotations
 import re
 
 from mminstruct.config.schema import Config, GeneratorConfig, SourceConfig
+from mminstruct.errors import ConfigError
 from mminstruct.keys import DATASET_NAME
+from mminstruct.resources import resolve_path
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # an environment variable's name
 
@@ -18,6 +22,7 @@ def check_consistency(config: Config, errors: list[str]) -> None:
     positive = {
         "output.shard_max_samples": config.output.shard_max_samples,
         "output.shard_max_bytes": config.output.shard_max_bytes,
+        "output.max_image_bytes": config.output.max_image_bytes,
         "tasks.conversation.turns": config.tasks.conversation.turns,
         "tasks.reasoning.questions": config.tasks.reasoning.questions,
         "generator.batch_size": config.generator.batch_size,
@@ -49,14 +54,49 @@ def check_consistency(config: Config, errors: list[str]) -> None:
     generator = config.generator
     if generator.backend != "template" and not generator.model:
         errors.append(f"generator.model: the '{generator.backend}' backend needs a model")
-    if generator.temperature < 0 or not 0 < generator.top_p <= 1:
-        errors.append("generator.temperature must be >= 0 and generator.top_p in (0, 1]")
+    if generator.temperature < 0:
+        errors.append(f"generator.temperature: must be at least 0, got {generator.temperature}")
+    if not 0 < generator.top_p <= 1:
+        errors.append(f"generator.top_p: must be in (0, 1], got {generator.top_p}")
+    if generator.timeout_s <= 0:
+        errors.append(
+            f"generator.timeout_s: must be more than 0 seconds, got {generator.timeout_s}"
+        )
+    if generator.max_retries < 0:
+        errors.append(f"generator.max_retries: must be at least 0, got {generator.max_retries}")
     if not 0 <= generator.max_failure_rate <= 1:
         rate = generator.max_failure_rate
         errors.append(f"generator.max_failure_rate: must be between 0 and 1, got {rate}")
     _check_secrets(generator, errors)
     if config.limit is not None and config.limit < 1:
         errors.append(f"limit: must be at least 1 or null, got {config.limit}")
+
+
+def check_paths(config: Config) -> None:
+    """Refuse, before anything is read, a build whose source `images` folders are missing."""
+    errors = []
+    for i, source in enumerate(config.sources):
+        problem = _folder_problem(source.images)
+        if problem:
+            errors.append(
+                f"sources.{i}.images: images folder {problem}; give the folder that holds the "
+                f"image files (in the config, or --set sources.{i}.images=PATH)"
+            )
+    if errors:
+        raise ConfigError(errors, "the config")
+
+
+def _folder_problem(text: str) -> str | None:
+    """Why the folder `text` (a config path) cannot hold images, or None."""
+    try:
+        folder = resolve_path(text)
+        if folder.is_dir():
+            return None
+        return f"{folder} {'is not a folder' if folder.exists() else 'does not exist'}"
+    except (FileNotFoundError, IndexError):  # `package:` + a folder the package does not have
+        return f"{text} does not exist in the installed package"
+    except OSError as exc:
+        return f"{text} cannot be checked ({exc.strerror})"
 
 
 def _check_sources(sources: tuple[SourceConfig, ...], errors: list[str]) -> None:

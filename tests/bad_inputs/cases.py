@@ -525,13 +525,12 @@ _path_case(
 
 @case(
     "paths",
-    Built(
-        0,
+    Fails(
         2,
-        "missing_image",
-        "image",
-        ("images folder {dir}/nope does not exist; check `images` in your config",),
-        count=2,
+        (
+            "sources.0.images: images folder {dir}/nope does not exist",
+            "--set sources.0.images=PATH",
+        ),
     ),
 )
 def images_folder_missing(folder: Path) -> dict:
