@@ -273,7 +273,7 @@ def test_api_key_is_never_written_or_logged(tmp_path: Path, monkeypatch, capsys,
     args += ["--set", "generator.max_retries=0", "--set", "generator.retry=false"]
     try:
         with caplog.at_level(logging.DEBUG):
-            assert main(args) == 0
+            assert main(args) == 1  # every request failed: nothing written
     finally:
         server.shutdown()
         server.server_close()
@@ -294,3 +294,154 @@ def test_shipped_configs_name_no_secret():
         generator = load_config(path).generator
         assert generator.api_key_env.isidentifier(), path
         assert "@" not in generator.base_url, path
+
+
+# --------------------------------------------------------------------------- secrets: pieces (issue 13)
+
+
+def key_runs(text: str, secret: str = SECRET) -> list[str]:
+    """Every run of 8 characters of `secret` still in `text`."""
+    runs = {secret[i : i + 8] for i in range(len(secret) - 7)}
+    return sorted(run for run in runs if run in text)
+
+
+@pytest.fixture
+def registered():  # yields the registered secret
+    from mminstruct import redact
+
+    redact.register_secret(SECRET)
+    yield SECRET
+    redact.forget_secrets()
+
+
+def test_redact_replaces_the_key_and_every_run_of_8_of_its_characters(registered):
+    from mminstruct.redact import MARKER, redact
+
+    text = f"a {SECRET} b {SECRET[:10]} c {SECRET[3:12]}{SECRET[-9:]} d {SECRET[:7]} e"
+    redacted, count = redact(text)
+    assert key_runs(redacted) == [] and count == 4  # two glued runs are two pieces
+    assert redacted == f"a {MARKER} b {MARKER} c {MARKER}{MARKER} d {SECRET[:7]} e"
+    assert redact("nothing secret here") == ("nothing secret here", 0)
+    pieces = "".join(SECRET[i : i + 8] + "|" for i in range(len(SECRET) - 7))
+    redacted, count = redact(pieces)
+    assert key_runs(redacted) == [] and count == len(SECRET) - 7
+
+
+def test_log_records_are_redacted_message_arguments_and_exception(registered):
+    from mminstruct.redact import install_log_redaction
+
+    stream = io.StringIO()
+    logger = logging.getLogger("mminstruct.test.redaction")
+    logger.propagate = False
+    logger.addHandler(logging.StreamHandler(stream))
+    install_log_redaction(logger)
+    install_log_redaction(logger)  # twice is once
+    try:
+        logger.warning("the server said %s", f"no {SECRET[2:12]}!")
+        try:
+            raise ValueError(f"bad key {SECRET[-10:]}")
+        except ValueError:
+            logger.exception("failed with %r", SECRET)
+    finally:
+        logger.handlers.clear()
+    assert len(logger.handlers) == 0
+    text = stream.getvalue()
+    assert key_runs(text) == [] and "the server said no ***!" in text
+    assert "ValueError: bad key ***" in text
+
+
+def every_text_under(folder: Path) -> dict[str, str]:
+    """Each file's text (tar members one by one), by name, to search for the key."""
+    texts = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name.endswith(".tar"):
+            with tarfile.open(path) as tar:
+                for member in tar.getmembers():
+                    data = tar.extractfile(member).read() if member.isfile() else b""
+                    texts[f"{path}:{member.name}"] = data.decode("latin-1")
+        elif path.is_file():
+            texts[str(path)] = path.read_bytes().decode("latin-1")
+    return texts
+
+
+def test_an_echoing_server_gets_no_piece_of_the_key_written_or_shown(tmp_path: Path):
+    """A server that echoes the key it was sent, whole and in pieces of 8-10 characters,
+    into kept completions, unparseable ones, error bodies, finish reasons and token counts:
+    `mminstruct build` and `preview`, as a user runs them, write and print none of it."""
+    import os
+    import subprocess
+    import sys
+
+    from support.fake_openai import ECHOES
+
+    server = FakeServer()
+    server.plan, server.default = [*ECHOES[1:], *ECHOES[1:]], "echo"
+    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
+    env = {**os.environ, KEY_ENV: SECRET, "no_proxy": "127.0.0.1"}
+    settings = ["generator.backend=openai", "generator.model=served", "generator.max_retries=0"]
+    settings += [f"generator.base_url={server.url}", f"generator.api_key_env={KEY_ENV}"]
+    settings = [arg for item in settings for arg in ("--set", item)]
+    out, shown = tmp_path / "out", tmp_path / "preview"
+    commands = [
+        ["build", "demo", "--limit", "4", *settings, "--set", f"output.dir={out}"],
+        ["preview", "demo", "--image-id", "1", *settings, "--out", str(shown)],
+    ]
+    try:
+        results = [
+            subprocess.run(
+                [sys.executable, "-m", "mminstruct", *command],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+            )
+            for command in commands
+        ]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+    assert all(auth == f"Bearer {SECRET}" for auth in server.auth)  # the key was sent
+    texts = every_text_under(tmp_path)
+    assert any(name.endswith(".json") and ":" in name for name in texts)  # shards were read
+    assert {"README.md", "rejects.jsonl", "stats.json", "preview.html"} <= {
+        Path(name).name for name in texts
+    }
+    for result in results:
+        texts |= {"stdout": result.stdout, "stderr": result.stderr}
+        assert "piece(s) redacted" in result.stderr  # counted and said
+        leaks = {name: key_runs(text) for name, text in texts.items() if key_runs(text)}
+        assert leaks == {}
+    kept = "\n".join(text for name, text in texts.items() if ".tar:" in name)
+    assert "They say ***" in kept  # the echo was kept as data, with the key redacted
+
+
+def test_a_redirect_to_another_origin_never_gets_the_key(tmp_path: Path, monkeypatch, capsys):
+    """A server that redirects to another (here: another port): the build stops saying so,
+    and the other server never sees a request, let alone the key."""
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    servers = [FakeServer(), FakeServer()]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
+    first, other = servers
+    first.models_redirect = f"{other.url}/models"
+    args = ["build", "demo", "-q", "--limit", "2", "--set", f"output.dir={tmp_path / 'out'}"]
+    for item in ("generator.backend=openai", "generator.model=served"):
+        args += ["--set", item]
+    args += [
+        "--set",
+        f"generator.base_url={first.url}",
+        "--set",
+        f"generator.api_key_env={KEY_ENV}",
+    ]
+    try:
+        code = main(args)
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+    err = capsys.readouterr().err
+    assert code == 1 and "answered with a redirect (HTTP 302" in err and "generator.base_url" in err
+    assert first.gets == [("/v1/models", f"Bearer {SECRET}")]
+    assert other.gets == [] and other.auth == []

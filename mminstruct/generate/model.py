@@ -24,6 +24,7 @@ from mminstruct.generate.parse import Parsed, parse_completion
 from mminstruct.generate.prompts import build_messages, detail_questions, load_task_templates
 from mminstruct.keys import derived_seed, image_seed
 from mminstruct.records import Generated, ImageRecord, Instruction, Rejection
+from mminstruct.redact import redact_text
 from mminstruct.resources import resolve_path
 
 TASKS = ("conversation", "detail", "reasoning")
@@ -137,6 +138,7 @@ class ModelGenerator:
             raise  # already says what to do (a missing extra, a refused key)
         except Exception as exc:  # a bad prompt or a backend bug: costs its prompts only
             error = f"the {self.backend.name} backend raised {type(exc).__name__}: {exc}"
+            error = redact_text(error)  # an exception may quote what a server sent
         else:
             if len(completions) == len(requests):
                 return completions

@@ -8,6 +8,8 @@ their provenance, and greedy decoding gives the same dataset whatever the batch 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,8 +59,10 @@ def build(out: Path, backend: str, model: Path, templates: Path, *extra: str) ->
     args += ["--set", f"generator.templates={templates}"]
     args += ["--set", f"generator.backend={backend}", "--set", f"generator.model={model}"]
     args += ["--set", "generator.max_new_tokens=24", "--set", "generator.temperature=0", *extra]
-    assert main(args) == 0
-    return json.loads((out / "stats.json").read_text())
+    code = main(args)
+    stats = json.loads((out / "stats.json").read_text())
+    assert code == (0 if stats["images_written"] else 1)  # a build that writes nothing fails
+    return stats
 
 
 def shards(out: Path) -> dict[str, bytes]:
@@ -170,3 +174,38 @@ def test_openai_backend_through_the_cli(tmp_path, monkeypatch):
         for r in rejects(out)
         if r["scope"] == "task" and r["reason"] != "duplicate"
     )
+
+
+# --------------------------------------------------------------------------- the shipped hf config
+
+
+def mminstruct(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "mminstruct", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_shipped_hf_config_without_its_model_folder_says_how_to_get_one(tmp_path):
+    """`configs/coco_hf.yaml` names /models/Qwen2.5-7B-Instruct; where that folder (or the
+    one given with --set) is missing, build and preview both say so, and how to get a model."""
+    from mminstruct.resources import shipped_dir
+
+    config = str(shipped_dir("configs") / "coco_hf.yaml")
+    sample = shipped_dir("sample")
+    missing = tmp_path / "models" / "Qwen2.5-7B-Instruct"
+    items = {"images": "images", "instances": "instances.json", "captions": "captions.json"}
+    overrides = [f"sources.0.{key}={sample / name}" for key, name in items.items()]
+    overrides.append(f"generator.model={missing}")
+    settings = [arg for item in overrides for arg in ("--set", item)]
+    build = mminstruct(
+        "build", config, "-q", "--limit", "2", *settings, "--set", f"output.dir={tmp_path / 'out'}"
+    )
+    image = next((sample / "images").iterdir())
+    preview = mminstruct(
+        "preview", config, "-q", "--image", str(image), *settings, "--out", str(tmp_path / "p")
+    )
+    for result in (build, preview):
+        assert result.returncode == 1 and result.stderr.startswith("error: "), result.stderr
+        assert "Traceback" not in result.stderr
+        assert f"generator.model: the model folder {missing} does not exist" in result.stderr
+        assert f"huggingface-cli download NAME --local-dir {missing}" in result.stderr
+    assert not list(tmp_path.rglob("*.tar")) and not (tmp_path / "p" / "preview.html").exists()

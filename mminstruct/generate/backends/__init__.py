@@ -17,6 +17,7 @@ from mminstruct.generate.backends.base import (
     Message,
     MissingExtra,
     Request,
+    model_location,
     require,
 )
 
@@ -33,12 +34,14 @@ __all__ = [
 
 
 def _hf(config: GeneratorConfig) -> Backend:
+    model_location(config.model or "")  # a missing model folder is named before torch is imported
     from mminstruct.generate.backends.hf import HFBackend
 
     return HFBackend(config)
 
 
 def _hf_vlm(config: GeneratorConfig) -> Backend:
+    model_location(config.model or "")  # a missing model folder is named before torch is imported
     from mminstruct.generate.backends.hf_vlm import HFVisionBackend
 
     return HFVisionBackend(config)

@@ -3,13 +3,16 @@ clear error when a backend's packages are missing."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from mminstruct.errors import MminstructError
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
+_HUB_NAME = re.compile(r"[\w.-]+(/[\w.-]+)?")  # `gpt2`, `Qwen/Qwen2.5-7B-Instruct`
 
 
 @dataclass(frozen=True)
@@ -63,3 +66,28 @@ def require(module: str, extra: str = "hf") -> Any:
             f"the '{extra}' backends need {module}: pip install 'mminstruct[{extra}]' "
             "(on a CPU-only machine: pip install torch==2.13.0 first)"
         ) from None
+
+
+def model_location(model: str) -> str:
+    """Where to load `generator.model` from: a hub name as it is, a path with `~` expanded.
+
+    A name that looks like a path (it starts with `/`, `.` or `~`, or is not of the hub's
+    `name` / `namespace/name` form) must be an existing folder: transformers would otherwise
+    take it for a hub name and fail with a message about repository ids.
+    """
+    if not model or (_HUB_NAME.fullmatch(model) and not model.startswith((".", "~"))):
+        return model
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        return str(folder)
+    if folder.exists():
+        raise MminstructError(
+            f"generator.model: {model} is a file, not a model folder; give the folder that "
+            "holds config.json and the weights"
+        )
+    raise MminstructError(
+        f"generator.model: the model folder {model} does not exist. Download a model into it "
+        f"on a machine with network access (`huggingface-cli download NAME --local-dir {model}`, "
+        "e.g. NAME = Qwen/Qwen2.5-7B-Instruct) and copy it here, or set generator.model to a "
+        "model folder you have (--set generator.model=PATH)"
+    )

@@ -23,7 +23,13 @@ from typing import Any
 
 from mminstruct.config import GeneratorConfig
 from mminstruct.errors import MminstructError
-from mminstruct.generate.backends.base import Completion, Message, Request, require
+from mminstruct.generate.backends.base import (
+    Completion,
+    Message,
+    Request,
+    model_location,
+    require,
+)
 from mminstruct.launch import detect_launch
 
 torch = require("torch")
@@ -102,19 +108,30 @@ def load_model(auto_class: Any, config: GeneratorConfig) -> Any:
     """`auto_class.from_pretrained(generator.model)`, refusing pickle weights unless allowed."""
     if not config.model:
         raise MminstructError("generator.model: a model backend needs a model path or hub name")
+    location = model_location(config.model)  # a path-like name must be an existing folder
     _check_local_weights(config)
     try:
-        return auto_class.from_pretrained(config.model, **load_options(config))
+        return auto_class.from_pretrained(location, **load_options(config))
     except OSError as exc:
         # A hub model without safetensors (local folders were checked above).
-        remote = not Path(config.model).is_dir()
+        remote = not Path(location).is_dir()
         if remote and not config.allow_pickle and "safetensors" in str(exc):
             raise MminstructError(_pickle_message(config.model)) from exc
-        raise
+        raise MminstructError(_not_loaded_message(config.model, exc)) from exc
+
+
+def _not_loaded_message(model: str, exc: OSError) -> str:
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    return (
+        f"generator.model: cannot load {model} ({reason}). For a hub name, download the model "
+        f"on a machine with network access (`huggingface-cli download {model} --local-dir PATH`) "
+        "and set generator.model=PATH; for a folder, check that it holds config.json and the "
+        "weights"
+    )
 
 
 def _check_local_weights(config: GeneratorConfig) -> None:
-    folder = Path(config.model)
+    folder = Path(model_location(config.model))
     if config.allow_pickle or not folder.is_dir() or any(folder.glob("*.safetensors*")):
         return
     if any(folder.glob("*.bin*")) or any(folder.glob("*.pt")):
@@ -316,7 +333,7 @@ class HFBackend(BatchedBackend):
         self.hf_model = load_model(transformers.AutoModelForCausalLM, config)
         self.tokenizer = prepare_tokenizer(
             transformers.AutoTokenizer.from_pretrained(
-                config.model, trust_remote_code=config.trust_remote_code
+                model_location(config.model), trust_remote_code=config.trust_remote_code
             )
         )
         self.stop_ids = stop_token_ids(self.hf_model, self.tokenizer)

@@ -16,7 +16,7 @@ from typing import Any
 from PIL import Image
 
 from mminstruct.config import GeneratorConfig
-from mminstruct.generate.backends.base import Completion, Message, Request
+from mminstruct.generate.backends.base import Completion, Message, Request, model_location
 from mminstruct.generate.backends.hf import (
     BatchedBackend,
     Prepared,
@@ -65,7 +65,7 @@ class HFVisionBackend(BatchedBackend):
         self.model = str(config.model)
         self.hf_model = load_model(transformers.AutoModelForImageTextToText, config)
         self.processor = transformers.AutoProcessor.from_pretrained(
-            config.model, trust_remote_code=config.trust_remote_code
+            model_location(config.model), trust_remote_code=config.trust_remote_code
         )
         self.tokenizer = prepare_tokenizer(self.processor.tokenizer)
         self.stop_ids = stop_token_ids(self.hf_model, self.tokenizer)

@@ -4,12 +4,17 @@ Requests go out over `urllib` from a thread pool, `generator.concurrency` at a t
 back in order. HTTP 429, 5xx, dropped connections and timeouts are retried with jittered
 exponential backoff (a `Retry-After` header wins, capped); a request that still fails, or
 that the server rejects (other 4xx), becomes an error Completion, never an exception.
-The API key is read from the environment and never logged, raised or shown in `repr`.
+`generator.timeout_s` bounds each attempt as a whole, and redirects are refused, never
+followed (`transport.py`). The API key is read from the environment and never logged, raised
+or shown in `repr`; the key and every piece of it that a server echoes (in a completion, an
+error body, a header) are redacted before anything else sees the text (`mminstruct.redact`),
+counted in `backend.redacted`, with one warning per completion that held some.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import email.utils
 import http.client
 import json
@@ -17,6 +22,7 @@ import logging
 import math
 import os
 import random
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +32,9 @@ from typing import Any
 
 from mminstruct.config import GeneratorConfig
 from mminstruct.errors import MminstructError
+from mminstruct.generate.backends import transport
 from mminstruct.generate.backends.base import Completion, Message, Request
+from mminstruct.redact import redact, redact_text, register_secret
 
 logger = logging.getLogger("mminstruct")
 
@@ -34,6 +42,8 @@ BASE_DELAY_S = 1.0  # the first retry waits 0.5-1x this, doubling with each atte
 MAX_DELAY_S = 30.0  # no single wait is longer, a server's Retry-After included
 CHECK_TIMEOUT_S = 5.0  # the start-up GET /models (or timeout_s, when shorter)
 MAX_ERROR_CHARS = 500  # a server's error message is cut here
+MAX_ERROR_BYTES = 64 * 1024  # of an error body, no more is read
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a larger answer is refused (memory stays bounded)
 
 _IMAGE_MAGIC = (
     (b"\xff\xd8\xff", "image/jpeg"),
@@ -69,6 +79,9 @@ class OpenAIBackend:
         self.config = config
         self.base_url = config.base_url.rstrip("/")
         self._key = os.environ.get(config.api_key_env) or None  # never logged or shown
+        register_secret(self._key)
+        self.redacted = 0  # pieces of the key redacted from what the server sent
+        self._lock = threading.Lock()
         self.check_server()
 
     def __repr__(self) -> str:
@@ -85,7 +98,9 @@ class OpenAIBackend:
             self._send("GET", "/models", None, timeout)
         except urllib.error.HTTPError as exc:
             self._check_status(exc)
-        except (*_NETWORK_ERRORS, ValueError) as exc:
+        except transport.Redirected as exc:
+            raise MminstructError(self._scrub(_redirect_message(self.base_url, exc))) from None
+        except (*_NETWORK_ERRORS, ValueError, transport.TooLarge) as exc:
             raise MminstructError(
                 f"cannot reach the OpenAI-compatible server at {self.base_url}: {_reason(exc)}; "
                 f"start it (e.g. vllm serve {self.model}) or set generator.base_url"
@@ -115,12 +130,37 @@ class OpenAIBackend:
         attempt = 1
         while True:
             try:
-                return _to_completion(self._post(payload), attempt)
+                return self._cleaned(_to_completion(self._post(payload), attempt), request)
             except _Failure as failure:
                 if not failure.retryable or attempt > self.config.max_retries:
-                    return _failed(failure, attempt)
+                    return self._cleaned(_failed(failure, attempt), request)
                 _wait(failure, attempt, self.config.max_retries + 1, rng)
                 attempt += 1
+
+    def _cleaned(self, completion: Completion, request: Request) -> Completion:
+        """The completion with the key and its pieces redacted from its text and error."""
+        text, in_text = redact(completion.text)
+        error, in_error = redact(completion.error) if completion.error else (None, 0)
+        if not in_text + in_error:
+            return completion
+        self._count(in_text + in_error)
+        logger.warning(
+            "openai: the server's answer to the prompt with seed %d held the API key or pieces "
+            "of it: %d piece(s) redacted",
+            request.seed,
+            in_text + in_error,
+        )
+        return dataclasses.replace(completion, text=text, error=error)
+
+    def _scrub(self, text: str) -> str:
+        """`text` redacted, the pieces counted (for what is raised, not returned)."""
+        text, pieces = redact(text)
+        self._count(pieces)
+        return text
+
+    def _count(self, pieces: int) -> None:
+        with self._lock:
+            self.redacted += pieces
 
     def _payload(self, request: Request) -> dict[str, Any]:
         messages: list[dict[str, Any]] = [dict(message) for message in request.messages]
@@ -144,6 +184,10 @@ class OpenAIBackend:
             message = f"HTTP {exc.code} from {self.base_url}: {self._server_message(exc)}"
             retry_after = _retry_after(exc.headers.get("Retry-After"))
             raise _Failure(message, retryable, retry_after) from None
+        except transport.Redirected as exc:
+            raise _Failure(_redirect_message(self.base_url, exc), False) from None
+        except transport.TooLarge as exc:
+            raise _Failure(f"refused the answer from {self.base_url}: {exc}", False) from None
         except _NETWORK_ERRORS as exc:
             raise _Failure(f"no answer from {self.base_url}: {_reason(exc)}", True) from None
 
@@ -154,8 +198,7 @@ class OpenAIBackend:
         request = urllib.request.Request(
             self.base_url + path, data=data, method=method, headers=self._headers()
         )
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.read()
+        return transport.fetch(request, timeout, MAX_ANSWER_BYTES)
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "User-Agent": "mminstruct"}
@@ -167,25 +210,27 @@ class OpenAIBackend:
         message = self._server_message(exc)
         if exc.code in (401, 403):
             raise MminstructError(
-                f"the server at {self.base_url} refused the API key (HTTP {exc.code}: {message}); "
+                f"the server at {self.base_url} refused the API key "
+                f"(HTTP {exc.code}: {self._scrub(message)}); "
                 f"put a valid key in the environment variable {self.config.api_key_env} "
                 "or set generator.api_key_env"
             ) from None
         if exc.code != 404:
-            logger.warning("openai: GET %s/models: HTTP %d (%s)", self.base_url, exc.code, message)
+            logger.warning(
+                "openai: GET %s/models: HTTP %d (%s)", self.base_url, exc.code, self._scrub(message)
+            )
 
     def _server_message(self, exc: urllib.error.HTTPError) -> str:
-        """The server's own explanation of an HTTP error, short and with the key blanked out."""
+        """The server's own explanation of an HTTP error, short. Not yet redacted: what
+        carries it on (`_cleaned`, `_scrub`, the retry log) redacts it and counts the pieces
+        (a piece this cut leaves under MIN_RUN characters is no longer one)."""
         try:
-            body = exc.read().decode("utf-8", "replace")
+            body = exc.read(MAX_ERROR_BYTES).decode("utf-8", "replace")
         except _NETWORK_ERRORS:
             body = ""
         finally:
             exc.close()
-        text = _message_in(body) or str(exc.reason)
-        if self._key:
-            text = text.replace(self._key, "***")
-        return text[:MAX_ERROR_CHARS]
+        return (_message_in(body) or str(exc.reason))[:MAX_ERROR_CHARS]
 
 
 # ---------------------------------------------------------------------- pure helpers
@@ -230,23 +275,38 @@ def _to_completion(body: bytes, attempts: int) -> Completion:
         data = json.loads(body)
         choice = data["choices"][0]
         text = choice["message"].get("content") or ""
+        if not isinstance(text, str):
+            raise TypeError(f"the message content is {type(text).__name__}, not text")
+        reason = choice.get("finish_reason") or "stop"
         usage = data.get("usage") or {}
+        prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        completion_tokens = int(usage.get("completion_tokens") or 0)
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         raise _Failure(f"malformed response ({type(exc).__name__}: {exc})", False) from None
-    reason = choice.get("finish_reason") or "stop"
     if reason not in ("stop", "length"):
         raise _Failure(f"the server ended the completion with finish_reason {reason!r}", False)
     return Completion(
         text=text,
         finish_reason=reason,
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
         details={"attempts": attempts},
     )
 
 
+def _redirect_message(base_url: str, exc: transport.Redirected) -> str:
+    location = exc.location[:MAX_ERROR_CHARS]
+    return (
+        f"the server at {base_url} answered with a redirect (HTTP {exc.code} to {location}); "
+        "redirects are not followed (they would carry the API key to another address): "
+        "set generator.base_url to the address that answers"
+    )
+
+
 def _failed(failure: _Failure, attempts: int) -> Completion:
-    logger.warning("openai: request failed after %d attempt(s): %s", attempts, failure)
+    logger.warning(
+        "openai: request failed after %d attempt(s): %s", attempts, redact_text(str(failure))
+    )
     return Completion(
         text="", finish_reason="error", error=str(failure), details={"attempts": attempts}
     )
@@ -255,7 +315,11 @@ def _failed(failure: _Failure, attempts: int) -> Completion:
 def _wait(failure: _Failure, attempt: int, attempts: int, rng: random.Random) -> None:
     delay = backoff_delay(attempt, failure.retry_after, rng)
     logger.warning(
-        "openai: %s (attempt %d of %d); retrying in %.2fs", failure, attempt, attempts, delay
+        "openai: %s (attempt %d of %d); retrying in %.2fs",
+        redact_text(str(failure)),
+        attempt,
+        attempts,
+        delay,
     )
     time.sleep(delay)
 

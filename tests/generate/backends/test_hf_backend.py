@@ -391,3 +391,43 @@ def test_importing_mminstruct_does_not_import_torch() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------------------- finding the model (issue 13)
+
+
+@pytest.mark.parametrize("backend", ["hf", "hf-vlm"])
+def test_a_missing_model_folder_is_named_not_taken_for_a_hub_name(
+    tmp_path: Path, backend: str
+) -> None:
+    for missing in (tmp_path / "models" / "absent", "./absent", "~/absent-mminstruct-model"):
+        with pytest.raises(MminstructError) as info:
+            make_backend(hf(missing, backend))
+        message = str(info.value)
+        assert f"generator.model: the model folder {missing} does not exist" in message
+        assert f"huggingface-cli download NAME --local-dir {missing}" in message
+    (tmp_path / "weights.safetensors").write_bytes(b"")
+    with pytest.raises(MminstructError, match="is a file, not a model folder"):
+        make_backend(hf(tmp_path / "weights.safetensors", backend))
+
+
+def test_a_model_folder_under_home_is_found(lm_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`~/...` is expanded (transformers would take it for a hub name)."""
+    monkeypatch.setenv("HOME", str(lm_dir.parent))
+    backend = HFBackend(hf(Path("~") / lm_dir.name))
+    assert backend.model == f"~/{lm_dir.name}"  # recorded as configured
+    assert backend.complete([request(QUESTIONS[0])])[0].finish_reason in ("stop", "length")
+
+
+def test_a_hub_model_that_cannot_be_loaded_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def from_pretrained(name, **kwargs):
+        raise OSError(f"cannot reach the hub for {name}\nmore lines")
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", from_pretrained)
+    with pytest.raises(MminstructError) as info:
+        HFBackend(hf(Path("org/model")))
+    message = str(info.value)
+    assert message.startswith("generator.model: cannot load org/model (")
+    assert "huggingface-cli download org/model --local-dir PATH" in message

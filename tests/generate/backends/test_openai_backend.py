@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import random
 import socket
@@ -11,7 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from support.fake_openai import FakeServer
+from support.fake_openai import ECHOES, FakeServer, key_pieces
 
 from mminstruct.config import GeneratorConfig
 from mminstruct.errors import MminstructError
@@ -214,3 +215,156 @@ def test_image_arrives_as_data_url_in_last_user_message(server, image, mime):
 def test_count_tokens_is_an_estimate(server):
     backend = backend_for(server)
     assert backend.count_tokens([{"role": "user", "content": "x" * 40}]) == 14
+
+
+# --------------------------------------------------------------------------- hardening (issue 13)
+
+
+def runs_of(secret: str, text: str) -> list[str]:
+    """Every run of 8 characters of `secret` that `text` still holds."""
+    return sorted({secret[i : i + 8] for i in range(len(secret) - 7)} & _grams(text))
+
+
+def _grams(text: str) -> set[str]:
+    return {text[i : i + 8] for i in range(len(text) - 7)}
+
+
+@pytest.mark.parametrize("action", ECHOES)
+def test_an_echoed_key_is_redacted_whole_and_in_pieces_and_counted(
+    server, monkeypatch, caplog, action
+):
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    server.plan = [action]
+    backend = backend_for(server, max_retries=0)
+    with caplog.at_level(logging.WARNING, logger="mminstruct"):
+        completion = backend.complete(requests(1))[0]
+    assert server.auth == [f"Bearer {SECRET}"]
+    texts = (completion.text, completion.error or "", caplog.text)
+    assert [runs_of(SECRET, text) for text in texts] == [[], [], []]
+    assert "***" in completion.text + (completion.error or "")
+    copies = 2 if action == "echo-garbage" else 1
+    assert backend.redacted == copies * len(key_pieces(SECRET))
+    assert f"{backend.redacted} piece(s) redacted" in caplog.text
+    if action == "echo":
+        assert completion.finish_reason == "stop"
+        assert (
+            completion.text
+            == "Question: What do the signs say?\nAnswer: They say "
+            + " and ".join(["***"] * 5)
+            + "."
+        )
+
+
+def test_a_redirect_on_the_server_check_is_refused_and_the_key_stays(server, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    with started() as other:
+        server.models_redirect = f"{other.url}/models"
+        with pytest.raises(MminstructError) as info:
+            backend_for(server)
+    message = str(info.value)
+    assert (
+        f"the server at {server.url} answered with a redirect (HTTP 302 to {other.url}/models)"
+        in message
+    )
+    assert "set generator.base_url" in message
+    assert other.gets == [] and other.auth == []  # nothing reached the other origin
+
+
+def test_a_redirect_of_a_request_is_an_error_not_retried_and_the_key_stays(server, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    with started() as other:
+        server.plan = [f"redirect={other.url}/chat/completions"]
+        completion = backend_for(server, max_retries=3).complete(requests(1))[0]
+    assert (
+        completion.finish_reason == "error"
+        and "answered with a redirect (HTTP 302" in completion.error
+    )
+    assert len(server.bodies) == 1  # not retried: it would be redirected again
+    assert other.gets == [] and other.auth == []
+
+
+@pytest.mark.parametrize("action", ["drip", "drip-headers"])
+def test_timeout_bounds_the_whole_request_not_each_read(server, action):
+    """A server that answers one byte every 50 ms never leaves a socket read waiting for
+    long; `timeout_s` must still end the request (the fake gives up after 4 s)."""
+    server.plan = [action]
+    started_at = time.monotonic()
+    completion = backend_for(server, max_retries=0, timeout_s=0.5).complete(requests(1))[0]
+    took = time.monotonic() - started_at
+    assert completion.finish_reason == "error"
+    assert completion.error == f"no answer from {server.url}: timed out"
+    assert took < 0.5 + 1.0
+
+
+def test_a_dripping_answer_that_ends_in_time_is_read_whole(server):
+    server.plan, server.drip_s = ["drip"], 0.001
+    completion = backend_for(server, timeout_s=5).complete(requests(1))[0]
+    assert completion.finish_reason == "stop" and completion.text.endswith("seed 0.")
+
+
+def test_an_answer_over_the_size_cap_is_refused(server, monkeypatch):
+    monkeypatch.setattr(openai_backend, "MAX_ANSWER_BYTES", 100)
+    completion = backend_for(server, max_retries=3).complete(requests(1))[0]
+    assert completion.finish_reason == "error"
+    assert (
+        completion.error
+        == f"refused the answer from {server.url}: the answer is larger than 100 bytes"
+    )
+    assert len(server.bodies) == 1
+
+
+@contextlib.contextmanager
+def started() -> Iterator[FakeServer]:
+    """Another fake server (another origin: another port), stopped afterwards."""
+    fake = FakeServer()
+    threading.Thread(target=fake.serve_forever, args=(0.01,), daemon=True).start()
+    try:
+        yield fake
+    finally:
+        fake.shutdown()
+        fake.server_close()
+
+
+@pytest.fixture
+def tls_server(tmp_path, monkeypatch) -> Iterator[FakeServer]:
+    """The fake server behind TLS, with a self-signed certificate that this test trusts."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    make = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    subject = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    subprocess.run(
+        [*make, "-keyout", str(key), "-out", str(cert), *subject],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    fake = FakeServer()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    fake.socket = context.wrap_socket(fake.socket, server_side=True)
+    threading.Thread(target=fake.serve_forever, args=(0.01,), daemon=True).start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    yield fake
+    fake.shutdown()
+    fake.server_close()
+
+
+def test_https_gets_the_same_deadline_and_still_checks_the_certificate(tls_server, monkeypatch):
+    url = tls_server.url.replace("http://", "https://")
+    backend = make_backend(
+        GeneratorConfig(backend="openai", model="m", base_url=url, max_retries=0, timeout_s=0.5)
+    )
+    assert backend.complete(requests(1))[0].text.endswith("seed 0.")
+    tls_server.plan = ["drip"]
+    started_at = time.monotonic()
+    completion = backend.complete(requests(1))[0]
+    assert completion.error == f"no answer from {url}: timed out"
+    assert time.monotonic() - started_at < 1.5
+    monkeypatch.delenv("SSL_CERT_FILE")  # an unknown certificate: refused, not ignored
+    with pytest.raises(MminstructError, match="cannot reach the OpenAI-compatible server"):
+        make_backend(GeneratorConfig(backend="openai", model="m", base_url=url))
