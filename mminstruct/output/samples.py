@@ -11,6 +11,68 @@ from mminstruct.records import ImageRecord, Instruction
 
 IMAGE_TOKEN = "<image>"
 
+# Every field a sample's JSON can hold, as `sample_record` writes it, with the `datasets`
+# type the dataset card declares for it: `datasets.load_dataset` drops a field missing here
+# without a word, so a field added to the record (or to a backend's `Completion.details`)
+# is added here too. A dict is a struct, a one-item list a list of that item; absent fields
+# load as null. "int64 or string": int64 when every image id of the build is an integer.
+GENERATOR_FIELDS = {  # `Instruction.generator`: the rule-based stamp, or `model.py`'s
+    "backend": "string",
+    "model": "string",
+    "template": "string",
+    "template_sha256": "string",
+    "seed": "int64",
+    "attempt": "int64",
+    "temperature": "float64",
+    "top_p": "float64",
+    "max_new_tokens": "int64",
+    "prompt_tokens": "int64",
+    "completion_tokens": "int64",
+    "batch_seed": "int64",  # hf, hf-vlm `Completion.details`: the batch's torch seed
+    "batch_size": "int64",  # hf, hf-vlm: the rows of that `generate` call
+    "attempts": "int64",  # openai: the HTTP requests it took
+}
+_TURN = {"from": "string", "value": "string"}
+SAMPLE_FIELDS = {
+    "id": "string",
+    "image": "string",
+    "width": "int64",
+    "height": "int64",
+    "source": {
+        "dataset": "string",
+        "image_id": "int64 or string",
+        "license": {"id": "int64", "name": "string", "url": "string"},
+    },
+    "instructions": [
+        {
+            "task": "string",
+            "conversations": [_TURN],
+            "generator": GENERATOR_FIELDS,
+            "grounding": {  # `grounding.ground`: the score and each `Finding`
+                "score": "float64",
+                "findings": [
+                    {"kind": "string", "sentence": "string", "claim": "string", "truth": "string"}
+                ],
+            },
+            "preference": [  # `preference_record`
+                {
+                    "prompt": [_TURN],
+                    "chosen": "string",
+                    "rejected": "string",
+                    "error": {  # `preference.Planted.error`, `rewritten` when it was
+                        "kind": "string",
+                        "detail": "string",
+                        "span": ["int64"],
+                        "original": "string",
+                        "replacement": "string",
+                        "rewritten": "bool",
+                    },
+                }
+            ],
+        }
+    ],
+}
+
 
 def sample_record(
     record: ImageRecord, key: str, instructions: list[Instruction], seed: int

@@ -26,6 +26,7 @@ from mminstruct.publish.card_sections import (
     TASK_NAMES,
     citation_section,
     counts_table,
+    cut_names_note,
     examples_section,
     generation_section,
     grounding_section,
@@ -35,6 +36,7 @@ from mminstruct.publish.card_sections import (
     sources_section,
     tasks_table,
 )
+from mminstruct.publish.markdown import code, link, text
 
 CARD = "README.md"
 
@@ -50,12 +52,12 @@ def render_body(
 ) -> str:
     """The Markdown body under the header."""
     output, generator = config["output"], config["generator"]
-    names = ", ".join(f"`{s['name']}`" for s in config["sources"])
-    license_ = f"`{output['license']}`"
+    names = ", ".join(code(s["name"]) for s in config["sources"])
+    license_ = code(output["license"])
     if output["license"] == "other":
-        license_ += f" ([{output.get('license_name')}]({output.get('license_link')}))"
+        license_ += f" ({link(output.get('license_name'), output.get('license_link'))})"
     sections = [
-        f"# {output['pretty_name']}",
+        f"# {text(output['pretty_name'])}",
         f"Multimodal instruction-tuning data in LLaVA's `conversations` format: "
         f"{stats['images_written']:,} images with {stats['instructions_total']:,} instructions, "
         f"written by the `{generator['backend']}` generator of "
@@ -77,6 +79,7 @@ def render_body(
         "= images written + images rejected):",
         rejects_table(stats),
         plots_section(plots),
+        cut_names_note(stats, examples or {}),
         grounding_section(config, stats),
         preference_section(stats),
         "## Examples",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mminstruct.output import SAMPLE_FIELDS
+
 _SIZES = [
     (1_000, "n<1K"),
     (10_000, "1K<n<10K"),
@@ -70,71 +72,30 @@ def card_header(config: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]
     return card_data(config, stats).to_dict()
 
 
-# Every field any backend records about how an instruction was made (absent ones load as null).
-GENERATOR_FIELDS = {
-    "backend": "string",
-    "model": "string",
-    "template": "string",
-    "template_sha256": "string",
-    "seed": "int64",
-    "attempt": "int64",
-    "temperature": "float64",
-    "top_p": "float64",
-    "max_new_tokens": "int64",
-    "prompt_tokens": "int64",
-    "completion_tokens": "int64",
-    "batch_seed": "int64",
-}
-
-
-def _struct(**fields: Any) -> list[dict[str, Any]]:
-    """A `datasets` YAML struct: a string value is a dtype, anything else is nested as is."""
-    return [
-        {"name": name, "dtype": spec} if isinstance(spec, str) else {"name": name, **spec}
-        for name, spec in fields.items()
-    ]
-
-
 def dataset_features(stats: dict[str, Any]) -> list[dict[str, Any]]:
-    """The columns `datasets` reads from the shards, declared so nothing is guessed.
+    """The columns `datasets` reads from the shards, declared so nothing is guessed: the
+    sample JSON is `output.SAMPLE_FIELDS`, the very schema the sample writer follows.
 
     Without this, the webdataset loader infers the columns from the first 5 samples: a png
     among jpgs fails to load, and fields missing there are dropped.
     """
     id_types = stats.get("image_id_types", [])
     image_id = "int64" if id_types == ["int"] else "string"
-    turn = _struct(**{"from": "string", "value": "string"})
-    generator = _struct(**GENERATOR_FIELDS)
-    finding = _struct(kind="string", sentence="string", claim="string", truth="string")
-    grounding = _struct(score="float64", findings={"list": finding})  # `grounding.ground`
-    error = _struct(
-        kind="string",
-        detail="string",
-        span={"list": "int64"},
-        original="string",
-        replacement="string",
-        rewritten="bool",
-    )
-    prompt = _struct(**{"from": "string", "value": "string"})  # not `turn`: YAML would alias it
-    pair = _struct(  # `preference.add_preference_pairs`, written by `samples.preference_record`
-        prompt={"list": prompt}, chosen="string", rejected="string", error={"struct": error}
-    )
-    instruction = _struct(
-        task="string",
-        conversations={"list": turn},
-        generator={"struct": generator},
-        grounding={"struct": grounding},
-        preference={"list": pair},
-    )
-    license_ = _struct(id="int64", name="string", url="string")
-    source = _struct(dataset="string", image_id=image_id, license={"struct": license_})
-    record = _struct(
-        id="string",
-        image="string",
-        width="int64",
-        height="int64",
-        source={"struct": source},
-        instructions={"list": instruction},
-    )
     images = {ext: "image" for ext in sorted(stats.get("image_formats") or {"jpg": 1})}
-    return _struct(**images, json={"struct": record}, __key__="string", __url__="string")
+    columns = {**images, "json": SAMPLE_FIELDS, "__key__": "string", "__url__": "string"}
+    return [{"name": name, **_type(spec, image_id)} for name, spec in columns.items()]
+
+
+def _type(spec: Any, image_id: str) -> dict[str, Any]:
+    """A `datasets` YAML type from a schema entry: a dtype, a struct (dict) or a list.
+
+    Every call builds new objects, so the YAML has no anchors or aliases (the Hub's parser
+    and `datasets` read plain YAML only).
+    """
+    if isinstance(spec, dict):
+        return {"struct": [{"name": k, **_type(v, image_id)} for k, v in spec.items()]}
+    if isinstance(spec, list):
+        (item,) = spec
+        inner = _type(item, image_id)
+        return {"list": inner.get("dtype") or inner["struct"]}
+    return {"dtype": image_id if spec == "int64 or string" else spec}

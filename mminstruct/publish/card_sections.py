@@ -13,6 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import mminstruct
+from mminstruct.publish.markdown import (
+    ELLIPSIS,
+    NAME_LIMIT,
+    Md,
+    code,
+    fence,
+    is_long,
+    link,
+    shorten,
+    text,
+)
+from mminstruct.resources import PACKAGE_PREFIX
 
 PLOTS_DIR = "plots"
 TASK_NAMES = {
@@ -22,18 +34,24 @@ TASK_NAMES = {
 }
 # What each source kind's annotations and images are licensed under.
 SOURCE_TERMS = {
-    "coco": (
+    "coco": Md(
         "COCO format. COCO itself: annotations CC BY 4.0 (the COCO Consortium, "
         "<https://cocodataset.org/#termsofuse>), images are Flickr photos, each under the "
         "license named in its record (counted below). Other data in COCO format: its own terms"
     ),
-    "visual_genome": "Visual Genome: CC BY 4.0 (<https://visualgenome.org/>)",
-    "psg": (
+    "visual_genome": Md("Visual Genome: CC BY 4.0 (<https://visualgenome.org/>)"),
+    "psg": Md(
         "Panoptic Scene Graph: annotations under the terms of OpenPSG "
         "(<https://github.com/Jingkang50/OpenPSG>); images are COCO's Flickr photos, each under "
         "its own license"
     ),
 }
+# The bundled demo sample (`package:sample/...`): drawn, not photographed.
+SAMPLE_TERMS = Md(
+    "The demo sample that ships with mminstruct: scenes drawn by `mminstruct.sample` (not "
+    "photographs), in COCO format; its `instances.json` names its own licenses, and each "
+    "image's license is counted below"
+)
 CITATIONS = {
     "llava": """@inproceedings{liu2023llava,
   title     = {Visual Instruction Tuning},
@@ -72,9 +90,12 @@ MODEL_VERSIONED = ("torch", "transformers", "accelerate", "tokenizers")
 
 
 def _cell(value: Any) -> str:
-    """A Markdown table cell: numbers with thousands separators, pipes escaped."""
+    """A Markdown table cell: numbers with thousands separators; `Md` as it is; any other
+    value escaped as text (pipes included)."""
+    if isinstance(value, Md):
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value).replace("|", "\\|").replace("\n", " ")
+        return text(value)
     return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
 
 
@@ -153,7 +174,7 @@ def rejects_table(stats: dict[str, Any]) -> str:
     """Markdown table of rejections by reason, or a sentence when there were none."""
     if not stats["rejects"]:
         return "Nothing was rejected."
-    return _table(("reason", "count"), [(f"`{r}`", n) for r, n in stats["rejects"].items()])
+    return _table(("reason", "count"), [(code(r), n) for r, n in stats["rejects"].items()])
 
 
 def grounding_section(config: dict[str, Any], stats: dict[str, Any]) -> str:
@@ -205,17 +226,54 @@ def preference_section(stats: dict[str, Any]) -> str:
 
 def sources_section(config: dict[str, Any], stats: dict[str, Any]) -> str:
     """Each source with its terms, and the images written under each image license."""
-    rows = [
-        (f"`{s['name']}`", s["kind"], SOURCE_TERMS.get(s["kind"], "see the source's own terms"))
-        for s in config["sources"]
-    ]
-    text = _table(("source", "kind", "licenses"), rows)
+    rows = [(code(s["name"]), s["kind"], source_terms(s)) for s in config["sources"]]
+    section = _table(("source", "kind", "licenses"), rows)
     licenses = stats.get("image_licenses", {})
     if licenses:
-        counted = [(f"`{d}`", name, n) for d, c in licenses.items() for name, n in c.items()]
-        text += "\n\nImages written, by the license each image carries in `source.license`:\n\n"
-        text += _table(("source", "image license", "images"), counted)
-    return text
+        counted = [
+            (code(d), license_cell(label), n) for d, c in licenses.items() for label, n in c.items()
+        ]
+        section += "\n\nImages written, by the license each image carries in `source.license`:"
+        section += "\n\n" + _table(("source", "image license", "images"), counted)
+    return section
+
+
+def source_terms(source: dict[str, Any]) -> Md:
+    """The terms of a source: the bundled demo sample's, or those of its kind."""
+    paths = [source.get("images"), *(source.get("instances") or ())]
+    if any(str(p).startswith(f"{PACKAGE_PREFIX}sample/") for p in paths if p):
+        return SAMPLE_TERMS
+    return SOURCE_TERMS.get(source["kind"], Md("see the source's own terms"))
+
+
+def license_cell(label: str) -> Md:
+    """An image license as counted in the stats: its name, linked to its URL when that is
+    http(s)."""
+    name, url = license_parts(label)
+    return link(name, url) if url else text(shorten(name))
+
+
+def license_parts(label: str) -> tuple[str, str | None]:
+    """(name, URL) of a license label as the stats count it: `name <url>`, or a name."""
+    match = re.fullmatch(r"(.*) <([^<>]*)>", label, re.DOTALL)
+    return (match[1], match[2]) if match else (label, None)
+
+
+def cut_names_note(stats: dict[str, Any], examples: dict[str, dict[str, Any]]) -> str:
+    """A sentence saying that long names are shown cut, when the card or a plot shows one."""
+    licenses = stats.get("image_licenses") or {}
+    names = [
+        *(stats.get("categories") or {}),
+        *(license_parts(label)[0] for counts in licenses.values() for label in counts),
+        *(str(example.get("image")) for example in examples.values()),
+    ]
+    if not any(is_long(name) for name in names):
+        return ""
+    return (
+        f"Names longer than {NAME_LIMIT} characters (object categories, image licenses, "
+        f"file names) are shown cut to {NAME_LIMIT}, ending in `{ELLIPSIS}`, in this card and "
+        "its plots; the samples hold them as the source wrote them."
+    )
 
 
 def _model_line(generator: dict[str, Any]) -> str:
@@ -223,7 +281,7 @@ def _model_line(generator: dict[str, Any]) -> str:
     if generator["backend"] == "template" or not model:
         return "- Model: none. The rule-based generator writes from the annotations alone."
     hub = re.fullmatch(r"[\w.-]+/[\w.-]+", model) and not Path(model).exists()
-    name = f"[`{model}`](https://huggingface.co/{model})" if hub else f"`{model}`"
+    name = f"[`{model}`](https://huggingface.co/{model})" if hub else code(model)
     return (
         f"- Model: {name}. Its license and terms of use (on its model card, or from its "
         "provider) also govern the text it wrote; check them before you publish or train on it."
@@ -254,7 +312,7 @@ def generation_section(config: dict[str, Any], stats: dict[str, Any]) -> str:
     if templates:
         lines.append(
             "- Templates (sha256, first 16 hex digits): "
-            + ", ".join(f"`{name}` `{sha}`" for name, sha in templates.items())
+            + ", ".join(f"{code(shorten(name))} {code(sha)}" for name, sha in templates.items())
         )
     tasks = config["tasks"]
     on = [t for t in TASK_NAMES if tasks.get(t, {}).get("enabled")]
@@ -278,9 +336,9 @@ def examples_section(examples: dict[str, dict[str, Any]]) -> str:
     parts = []
     for task, example in examples.items():
         turns = "\n".join(f"{t['from']}: {t['value']}" for t in example["conversations"])
-        fence = "````" if "```" in turns else "```"
-        where = f"sample `{example['key']}`, image `{example['image']}`"
-        parts.append(f"**{TASK_NAMES.get(task, task)}** ({where})\n\n{fence}text\n{turns}\n{fence}")
+        where = f"sample {code(example['key'])}, image {code(shorten(example['image']))}"
+        title = text(TASK_NAMES.get(task, task))
+        parts.append(f"**{title}** ({where})\n\n{fence(turns)}")
     return "\n\n".join(parts)
 
 
@@ -293,7 +351,7 @@ def plots_section(plots: Sequence[tuple[str, str]]) -> str:
 
 def citation_section(config: dict[str, Any]) -> str:
     """BibTeX for this dataset, the method it follows and its sources."""
-    name = config["output"]["pretty_name"]
+    name = " ".join(config["output"]["pretty_name"].split())
     key = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "dataset"
     own = (
         f"@misc{{{key},\n  title        = {{{name}}},\n"
@@ -303,7 +361,7 @@ def citation_section(config: dict[str, Any]) -> str:
         k for k in ("coco", "visual_genome", "psg") if k in {s["kind"] for s in config["sources"]}
     ]
     entries = [own, CITATIONS["llava"], *(CITATIONS[k] for k in kinds)]
-    return "```bibtex\n" + "\n\n".join(entries) + "\n```"
+    return fence("\n\n".join(entries), "bibtex")
 
 
 LOADING = """With [webdataset](https://github.com/webdataset/webdataset):
@@ -327,7 +385,10 @@ dataset = datasets.load_dataset("path/to/this/folder", split="train")  # or stre
 (`datasets` caches a local folder by this card: after rebuilding into the same folder, add
 `download_mode="force_redownload"`.)
 
-`shards.wids.json` is a wids shard index (random access by sample number), and
+`shards.wids.json` is a shard index for [wids](https://pypi.org/project/wids/) (random
+access by sample number). webdataset 1.x no longer holds a `wids` module; install the `wids`
+package (`pip install wids`), then
+`wids.ShardListDataset("path/to/this/folder/shards.wids.json")[i]` is sample `i`.
 `manifest.json` lists every shard with its sha256. For LLaVA's `train.py`, export one JSON
 record per instruction plus the image files:
 

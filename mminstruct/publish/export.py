@@ -15,8 +15,6 @@ leaves a partial one.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -153,34 +151,98 @@ def check_dpo(records: Iterable[dict[str, Any]], folder: Path | None = None) -> 
     problems: list[str] = []
     seen: set[str] = set()
     for i, record in enumerate(records):
-        where = f"record {i} (id {record.get('id')!r})"
-        problems += [f"{where}: {p}" for p in _pair_problems(record, seen, folder)]
+        ident = record.get("id") if isinstance(record, dict) else None
+        problems += [
+            f"record {i} (id {ident!r}): {p}" for p in _pair_problems(record, seen, folder)
+        ]
     return problems
 
 
 def _pair_problems(record: dict[str, Any], seen: set[str], folder: Path | None) -> list[str]:
-    problems = []
-    if record.get("id") in seen:
-        problems.append("`id` is not unique")
-    seen.add(str(record.get("id")))
-    images = record.get("images") or []
+    if not isinstance(record, dict):
+        return [f"must be a JSON object, got {type(record).__name__}"]
+    problems = _id_problems(record.get("id"), seen)
+    images = record.get("images")
+    images = images if isinstance(images, list) else []
+    prompt = record.get("prompt")
+    prompt = prompt if isinstance(prompt, list) else []
+    problems += _images_problems(images, folder)
+    problems += _prompt_problems(prompt, len(images))
+    for side in ("chosen", "rejected"):
+        problems += _answer_problems(side, record.get(side))
+    chosen, rejected = (_answer_text(record.get(side)) for side in ("chosen", "rejected"))
+    if chosen and chosen == rejected:
+        problems.append("`chosen` and `rejected` are the same text; a pair must differ")
+    return problems
+
+
+def _id_problems(ident: Any, seen: set[str]) -> list[str]:
+    if not isinstance(ident, str) or not ident:
+        return ["`id` must be a non-empty string"]
+    if ident in seen:
+        return ["`id` is not unique"]
+    seen.add(ident)
+    return []
+
+
+def _images_problems(images: list[Any], folder: Path | None) -> list[str]:
+    if not images:
+        return ["`images` must list the image files (relative to the record file)"]
+    if not all(isinstance(i, str) and _is_relative(i) for i in images):
+        return [f"`images` must be file names relative to the record file, got {images}"]
     missing = [i for i in images if folder is not None and not (folder / i).is_file()]
-    if not images or missing:
-        problems.append(f"`images` must name files beside the record file; missing: {missing}")
-    prompt = record.get("prompt") or []
-    roles = [m.get("role") for m in prompt]
+    if missing:
+        return [f"`images` names files that are not beside the record file: {missing}"]
+    return []
+
+
+def _is_relative(name: str) -> bool:
+    path = Path(name)
+    return bool(name) and not path.is_absolute() and ".." not in path.parts
+
+
+def _prompt_problems(prompt: list[Any], images: int) -> list[str]:
+    messages = [m if isinstance(m, dict) else {} for m in prompt]
+    roles = [m.get("role") for m in messages]
+    problems = []
     if not prompt or roles != ["user", "assistant"] * (len(prompt) // 2) + ["user"]:
         problems.append(f"prompt roles must alternate user/assistant and end with user: {roles}")
-    items = [c.get("type") for m in prompt for c in m.get("content", [])]
-    if items.count("image") != len(images):
-        problems.append(
-            f"{items.count('image')} image items in the prompt for {len(images)} images"
-        )
-    answers = [record.get(k) or [] for k in ("chosen", "rejected")]
-    texts = [a[0]["content"][0].get("text") if len(a) == 1 else None for a in answers]
-    if not all(texts) or texts[0] == texts[1]:
-        problems.append("`chosen` and `rejected` must be one assistant message each, and differ")
+    items = [item for m in messages for item in _content(m)]
+    kinds = [item.get("type") for item in items]
+    if kinds.count("image") != images:
+        problems.append(f"{kinds.count('image')} image items in the prompt for {images} images")
+    if any(item.get("type") == "text" and not _is_text(item.get("text")) for item in items):
+        problems.append("every text item of the prompt needs a non-empty string `text`")
     return problems
+
+
+def _answer_problems(side: str, answer: Any) -> list[str]:
+    if not isinstance(answer, list) or len(answer) != 1 or not isinstance(answer[0], dict):
+        return [f"`{side}` must be one assistant message"]
+    if answer[0].get("role") != "assistant":
+        return [f"`{side}` must be an assistant message, got role {answer[0].get('role')!r}"]
+    if not _answer_text(answer):
+        return [f"`{side}` has no text: it needs one non-empty text item"]
+    return []
+
+
+def _answer_text(answer: Any) -> str | None:
+    """The text of a one-message answer whose content is one text item, else None."""
+    if not isinstance(answer, list) or len(answer) != 1 or not isinstance(answer[0], dict):
+        return None
+    items = _content(answer[0])
+    if len(items) != 1 or items[0].get("type") != "text" or not _is_text(items[0].get("text")):
+        return None
+    return items[0]["text"]
+
+
+def _content(message: dict[str, Any]) -> list[dict[str, Any]]:
+    content = message.get("content")
+    return [c if isinstance(c, dict) else {} for c in content] if isinstance(content, list) else []
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
 def check_llava(records: Iterable[dict[str, Any]], image_folder: Path | None = None) -> list[str]:
@@ -242,14 +304,7 @@ def _prepare_dest(dest: Path) -> Path:
 def _write_file(path: Path, data: bytes) -> None:
     """Write through a temporary name (no fsync: the record file, written last, is)."""
     path.parent.mkdir(exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data, fsync=False)
 
 
 def _dump(records: list[dict[str, Any]], fmt: str) -> str:

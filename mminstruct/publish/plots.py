@@ -2,13 +2,16 @@
 
 Each function takes `stats.json` content and returns PNG bytes, or None when there is
 nothing to draw. matplotlib is imported here only, when a card is written. The PNGs carry
-no software or date metadata, so the same stats always give the same bytes.
+no software or date metadata, so the same stats always give the same bytes. Labels are
+names cut to `NAME_LIMIT` characters and drawn as plain text (a `$` never starts math).
 """
 
 from __future__ import annotations
 
 import io
 from typing import Any
+
+from mminstruct.publish.markdown import shorten
 
 TASK_COLORS = {"conversation": "#4C72B0", "detail": "#55A868", "reasoning": "#C44E52"}
 TOP = 20  # bars in the categories and rejects plots
@@ -66,11 +69,12 @@ def _bars(counts: dict[str, int], title: str, unit: str, color: str) -> bytes | 
     if not counts:
         return None
     top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
-    labels, values = zip(*reversed(top), strict=True)
+    names, values = zip(*reversed(top), strict=True)
+    labels = [label(name) for name in names]
     width, height = 7.0, 0.32 * len(top) + 1.2
     figure = _figure(width, height)
     axis = figure.subplots()
-    labels_inches = 0.3 + 0.065 * max(len(label) for label in labels)
+    labels_inches = 0.3 + 0.065 * max(len(shown) for shown in labels)
     left = min(labels_inches / width, 0.5)
     figure.subplots_adjust(left=left, right=0.97, bottom=0.6 / height, top=1 - 0.45 / height)
     bars = axis.barh(range(len(top)), values, color=color)
@@ -80,6 +84,11 @@ def _bars(counts: dict[str, int], title: str, unit: str, color: str) -> bytes | 
     axis.set_title(title if len(counts) <= TOP else f"{title} (top {TOP} of {len(counts)})")
     axis.margins(x=0.12)
     return _png(figure)
+
+
+def label(name: str) -> str:
+    """A name as a plot label: cut to `NAME_LIMIT` characters, `$` escaped (not mathtext)."""
+    return shorten(name).replace("$", r"\$")
 
 
 def _figure(width: float, height: float) -> Any:

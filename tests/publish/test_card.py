@@ -112,7 +112,7 @@ def test_card_body_tells_how_the_data_was_made(demo):
     assert f"| images written | {stats['images_written']:,} |" in text
     assert "mminstruct export" in text and "load_dataset" in text and "WebDataset" in text
     assert "`rule_based.yaml` `" + stats["templates"]["rule_based.yaml"] + "`" in text
-    assert "CC BY 4.0 <https://creativecommons.org/licenses/by/4.0/> | 8 |" in text  # counted
+    assert "[CC BY 4.0](https://creativecommons.org/licenses/by/4.0/) | 8 |" in text  # counted
     assert "@inproceedings{liu2023llava" in text and "@inproceedings{lin2014coco" in text
     records = shard_records(demo)
     first = next(iter(records.values()))
@@ -195,14 +195,13 @@ def test_real_coco_card_counts_each_flickr_license(tmp_path, tiny_coco):
     stats = build(out, job)
     coco = json.loads(Path(tiny_coco["instances"]).read_text())
     licenses = {lic["id"]: lic for lic in coco["licenses"]}
-    expected = Counter(
-        f"{licenses[i['license']]['name']} <{licenses[i['license']]['url']}>"
-        for i in coco["images"]
-    )
-    assert stats["image_licenses"] == {"tinycoco": dict(expected)}
+    used = Counter(i["license"] for i in coco["images"])
+    expected = {f"{licenses[i]['name']} <{licenses[i]['url']}>": count for i, count in used.items()}
+    assert stats["image_licenses"] == {"tinycoco": expected}
     text = (out / "README.md").read_text()
-    for name, count in expected.items():
-        assert f"| `tinycoco` | {name} | {count} |" in text
+    for i, count in used.items():
+        link = f"[{licenses[i]['name']}]({licenses[i]['url']})"
+        assert f"| `tinycoco` | {link} | {count} |" in text
     assert "COCO Consortium" in text
 
 
@@ -268,7 +267,8 @@ def test_header_declares_every_field_a_sample_can_hold():
     import dataclasses
 
     from mminstruct.checks.grounding import Finding
-    from mminstruct.publish.card_header import GENERATOR_FIELDS, dataset_features
+    from mminstruct.output import SAMPLE_FIELDS
+    from mminstruct.publish.card_header import dataset_features
 
     features = {f["name"]: f for f in dataset_features({"image_formats": {"jpg": 1}})}
     record = {f["name"]: f for f in features["json"]["struct"]}
@@ -281,4 +281,6 @@ def test_header_declares_every_field_a_sample_can_hold():
     grounding = {f["name"]: f for f in instruction["grounding"]["struct"]}
     finding = {f["name"] for f in grounding["findings"]["list"]}
     assert finding == {f.name for f in dataclasses.fields(Finding)}
-    assert {f["name"] for f in instruction["generator"]["struct"]} == set(GENERATOR_FIELDS)
+    generator = SAMPLE_FIELDS["instructions"][0]["generator"]
+    assert {f["name"] for f in instruction["generator"]["struct"]} == set(generator)
+    assert {"attempts", "batch_size", "batch_seed"} <= set(generator)  # openai, hf

@@ -266,3 +266,76 @@ def test_each_format_prints_how_to_use_it(demo, tmp_path, capsys):
     assert "--data_path" not in out and "load_dataset('json'" in out
     assert main(["export", str(demo), "--format", "llava", "--dest", str(tmp_path / "l")]) == 0
     assert "--data_path" in capsys.readouterr().out
+
+
+def test_wids_reads_every_sample_by_its_number(demo, tmp_path):
+    """The `wids` package (not webdataset 1.x, which has no `wids` module any more) reads
+    `shards.wids.json`: sample i is the i-th sample of the shards, in order."""
+    wids = pytest.importorskip("wids", reason="the wids index is read by `pip install wids`")
+    samples = shard_samples(demo)
+    dataset = wids.ShardListDataset(str(demo / "shards.wids.json"), cache_dir=str(tmp_path))
+    assert len(dataset) == len(samples) == 16
+    for i, key in enumerate(samples):  # shard order, then member order
+        sample = dataset[i]
+        assert sample["__key__"] == key and sample[".json"] == samples[key]["json"]
+        image = sample[f".{samples[key]['ext']}"]
+        assert image.size == (samples[key]["json"]["width"], samples[key]["json"]["height"])
+
+
+def dpo_record(ident: str = "k-detail-0-pair0", **changes) -> dict:
+    record = {
+        "id": ident,
+        "images": ["images/k.jpg"],
+        "prompt": [{"role": "user", "content": [{"type": "image", "text": None}, text("How?")]}],
+        "chosen": [{"role": "assistant", "content": [text("Two dogs.")]}],
+        "rejected": [{"role": "assistant", "content": [text("Three dogs.")]}],
+    }
+    return {**record, **changes}
+
+
+def text(value: str) -> dict:
+    return {"type": "text", "text": value}
+
+
+def test_dpo_checker_names_each_problem(tmp_path):
+    """Each broken pair is named with its record and problem; malformed shapes are problems
+    too, never an exception (before: `IndexError` on an empty answer)."""
+    from mminstruct.publish.export import check_dpo
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "k.jpg").write_bytes(b"x")
+    good = dpo_record()
+    assert check_dpo([good], tmp_path) == []
+    assistant = {"role": "assistant", "content": [text("Sure.")]}
+    bad = [
+        good,
+        dpo_record(),  # 1: the same id again
+        dpo_record("b", images=["images/gone.jpg"]),
+        dpo_record("c", prompt=[*good["prompt"], assistant]),  # ends with the assistant
+        dpo_record("d", prompt=[{"role": "user", "content": [text("How?")]}]),  # no image item
+        dpo_record("e", rejected=good["chosen"]),
+        dpo_record("f", chosen=[{"role": "assistant", "content": [text("  ")]}]),
+        dpo_record("g", rejected=[{"role": "assistant", "content": []}]),
+        dpo_record("h", chosen="Two dogs."),
+        dpo_record("i", images=["/etc/passwd"]),
+        dpo_record("j", prompt=[{"role": "user", "content": "<image> How?"}]),
+        "not a record",
+    ]
+    problems = check_dpo(bad, tmp_path)
+    expected = [
+        "record 1 (id 'k-detail-0-pair0'): `id` is not unique",
+        "record 2 (id 'b'): `images` names files that are not beside the record file: "
+        "['images/gone.jpg']",
+        "record 3 (id 'c'): prompt roles must alternate user/assistant and end with user: "
+        "['user', 'assistant']",
+        "record 4 (id 'd'): 0 image items in the prompt for 1 images",
+        "record 5 (id 'e'): `chosen` and `rejected` are the same text; a pair must differ",
+        "record 6 (id 'f'): `chosen` has no text: it needs one non-empty text item",
+        "record 7 (id 'g'): `rejected` has no text: it needs one non-empty text item",
+        "record 8 (id 'h'): `chosen` must be one assistant message",
+        "record 9 (id 'i'): `images` must be file names relative to the record file, "
+        "got ['/etc/passwd']",
+        "record 10 (id 'j'): 0 image items in the prompt for 1 images",
+        "record 11 (id None): must be a JSON object, got str",
+    ]
+    assert problems == expected
