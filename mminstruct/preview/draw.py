@@ -1,19 +1,22 @@
-"""An image with its annotations drawn on it: boxes, category labels and relation arrows.
+"""An image with its annotations drawn on it: boxes, labels and relation arrows.
 
 Pillow only (no matplotlib), sized to the image so it reads at a glance: lines and text
 grow with the image. Objects the context shows are drawn in colour, one colour per
-category; objects the context options leave out are drawn thin and grey.
+category, labelled with the context's names (`person 2`); objects the context options leave
+out are drawn thin and grey. Arrows show the context's relations, derived ones included.
+Labels never cover one another where there is room (`labels.py` places them).
 """
 
 from __future__ import annotations
 
 import io
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
-from mminstruct.records import ImageRecord, ObjectBox
+from mminstruct.preview.labels import PAD_X, PAD_Y, Label, picture_labels
+from mminstruct.records import ImageRecord, ObjectBox, Relation
 
 PALETTE = (
     (230, 25, 75),
@@ -35,31 +38,52 @@ DARK = (0, 0, 0)
 
 
 def draw_annotations(
-    data: bytes, record: ImageRecord, shown: Collection[int] | None = None
+    data: bytes,
+    record: ImageRecord,
+    shown: Collection[int] | None = None,
+    names: Mapping[int, str] | None = None,
+    relations: Sequence[Relation] | None = None,
 ) -> Image.Image:
     """The image of `data` with `record`'s objects and relations drawn on it.
 
-    `shown` holds the indices of the objects the context shows (None: all of them).
+    `shown` holds the indices of the objects the context shows (None: all of them), `names`
+    the context's name of each (`person 2`; None: their categories), and `relations` the
+    relations the context shows, derived ones included (None: the annotated ones).
     """
     image = Image.open(io.BytesIO(data)).convert("RGB")
     canvas = ImageDraw.Draw(image)
-    scale = max(image.size)
-    width = max(2, round(scale / 250))
-    font = ImageFont.load_default(size=max(11, round(scale / 40)))
+    width = max(2, round(max(image.size) / 250))
     colors = category_colors(record.objects)
     shown = set(range(len(record.objects))) if shown is None else set(shown)
     for i, obj in enumerate(record.objects):
         color = colors[obj.category] if i in shown else HIDDEN
         canvas.rectangle(_corners(obj), outline=color, width=width if i in shown else 1)
-    for relation in record.relations:
-        if _valid(relation.subject, record) and _valid(relation.object, record):
-            subject, target = record.objects[relation.subject], record.objects[relation.object]
-            _arrow(canvas, _center(subject), _center(target), width)
-            _label(canvas, _midpoint(subject, target), relation.predicate, DARK, font, True)
-    for i, obj in enumerate(record.objects):
-        if i in shown:
-            _label(canvas, (obj.x, obj.y), obj.category, colors[obj.category], font, False)
+    relations = _drawable(record, relations)
+    for relation in relations:
+        subject, target = record.objects[relation.subject], record.objects[relation.object]
+        _arrow(canvas, _center(subject), _center(target), width)
+    font = _font(image.size)
+    for label in annotation_labels(record, image.size, shown, names, relations):
+        _label(canvas, label, font)
     return image
+
+
+def annotation_labels(
+    record: ImageRecord,
+    size: tuple[int, int],
+    shown: Collection[int] | None = None,
+    names: Mapping[int, str] | None = None,
+    relations: Sequence[Relation] | None = None,
+) -> list[Label]:
+    """The labels `draw_annotations` paints on a `size` image (same arguments): one per shown
+    object, its context name, then one per relation, its predicate; placed apart."""
+    shown = range(len(record.objects)) if shown is None else shown
+    if names is None:
+        names = {i: record.objects[i].category for i in sorted(shown)}
+    colors = category_colors(record.objects)
+    label_colors = {i: colors[record.objects[i].category] for i in names}
+    relations = _drawable(record, relations)
+    return picture_labels(record, names, relations, label_colors, DARK, size, _font(size))
 
 
 def category_colors(objects: Collection[ObjectBox]) -> dict[str, tuple[int, int, int]]:
@@ -78,9 +102,14 @@ def _center(obj: ObjectBox) -> tuple[float, float]:
     return (obj.x + obj.w / 2, obj.y + obj.h / 2)
 
 
-def _midpoint(a: ObjectBox, b: ObjectBox) -> tuple[float, float]:
-    (ax, ay), (bx, by) = _center(a), _center(b)
-    return ((ax + bx) / 2, (ay + by) / 2)
+def _font(size: tuple[int, int]) -> ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=max(11, round(max(size) / 40)))
+
+
+def _drawable(record: ImageRecord, relations: Sequence[Relation] | None) -> list[Relation]:
+    """`relations` (None: the annotated ones) whose two ends are objects of `record`."""
+    relations = record.relations if relations is None else relations
+    return [r for r in relations if _valid(r.subject, record) and _valid(r.object, record)]
 
 
 def _valid(index: int, record: ImageRecord) -> bool:
@@ -100,21 +129,10 @@ def _arrow(canvas: ImageDraw.ImageDraw, start: tuple, end: tuple, width: int) ->
     canvas.line([start, end], fill=ARROW, width=width)
 
 
-def _label(
-    canvas: ImageDraw.ImageDraw,
-    at: tuple[float, float],
-    text: str,
-    color: tuple[int, int, int],
-    font: ImageFont.FreeTypeFont,
-    centered: bool,
-) -> None:
-    """`text` on a filled box: above the point (or below it at the top edge), or centred."""
-    left, top, right, bottom = canvas.textbbox((0, 0), text, font=font)
-    w, h = right - left + 6, bottom - top + 4
-    x, y = (at[0] - w / 2, at[1] - h / 2) if centered else (at[0], at[1] - h)
-    if y < 0:
-        y = at[1] if not centered else 0
-    x = min(max(x, 0), max(canvas.im.size[0] - w, 0))
-    canvas.rectangle((x, y, x + w, y + h), fill=color)
-    ink = DARK if sum(color) > 380 else (255, 255, 255)
-    canvas.text((x + 3 - left, y + 2 - top), text, fill=ink, font=font)
+def _label(canvas: ImageDraw.ImageDraw, label: Label, font: ImageFont.FreeTypeFont) -> None:
+    """`label`'s text on its filled box, in black or white, whichever reads on its colour."""
+    left, top, _, _ = font.getbbox(label.text)
+    x, y = label.box[0], label.box[1]
+    canvas.rectangle(label.box, fill=label.color)
+    ink = DARK if sum(label.color) > 380 else (255, 255, 255)
+    canvas.text((x + PAD_X / 2 - left, y + PAD_Y / 2 - top), label.text, fill=ink, font=font)

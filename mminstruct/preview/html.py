@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from mminstruct.preview.report import Call, Preview, grounding_line
+from mminstruct.preview.report import Call, Preview, grounding_line, relations_summary
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em; color: #222; }
@@ -36,7 +36,7 @@ def render_html(p: Preview, png: bytes) -> str:
     meta = (
         f"{record.width}&times;{record.height} {escape(p.image.extension)} &middot; "
         f"{len(record.captions)} caption(s), {len(record.objects)} object(s), "
-        f"{len(record.relations)} relation(s) &middot; generator <b>{escape(p.backend)}</b>{model}"
+        f"{escape(relations_summary(p))} &middot; generator <b>{escape(p.backend)}</b>{model}"
     )
     left = (
         f'<img src="data:image/png;base64,{image}" alt="{escape(p.key)} with its boxes">'

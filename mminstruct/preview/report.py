@@ -7,11 +7,11 @@
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mminstruct.images import LoadedImage
-from mminstruct.records import ImageRecord, Rejection
+from mminstruct.records import ImageRecord, Rejection, Relation
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,10 @@ class Preview:
     calls: tuple[Call, ...]  # empty for the template backend
     instructions: list[dict[str, Any]]  # as written to the shard (LLaVA conversations)
     rejections: list[Rejection]
+    # The context's name of each shown object, by index (`person 2`, `red car`).
+    labels: dict[int, str] = field(default_factory=dict)
+    # The relations the context shows, derived ones included, as the picture draws them.
+    relations: tuple[Relation, ...] = ()
 
 
 def format_preview(p: Preview) -> str:
@@ -57,7 +61,7 @@ def format_preview(p: Preview) -> str:
         f"image      {p.key}  ({size})  {p.image.path}",
         f"source     {record.dataset}, image id {record.image_id!r}; "
         f"{len(record.captions)} caption(s), {len(record.objects)} object(s) "
-        f"({len(p.shown)} in the context), {len(record.relations)} relation(s)",
+        f"({len(p.shown)} in the context), {relations_summary(p)}",
         f"generator  {p.backend}{model}",
         _heading("context (what a text-only model reads instead of the image)"),
         _indent(p.context or "(empty: no captions, boxes or relations)"),
@@ -78,6 +82,15 @@ def format_preview(p: Preview) -> str:
     parts.append(_heading("rejections"))
     parts += [_indent(_format_rejection(r)) for r in p.rejections] or [_indent("(none)")]
     return "\n".join(parts)
+
+
+def relations_summary(p: Preview) -> str:
+    """`3 relation(s) in the context (2 derived from the boxes), 1 annotated`."""
+    derived = sum(r.derived for r in p.relations)
+    return (
+        f"{len(p.relations)} relation(s) in the context ({derived} derived from the boxes), "
+        f"{len(p.record.relations)} annotated"
+    )
 
 
 def grounding_line(grounding: dict[str, Any]) -> str:

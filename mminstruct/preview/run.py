@@ -1,7 +1,7 @@
 """`mminstruct preview`: one image through the build's own code path, shown in full.
 
 The image comes from the configured sources (`--image-id`) or is a bare file with an
-optional small annotations JSON (`--image`, see `read_annotations`). It goes through
+optional small annotations JSON (`--image`, see `annotations.py`). It goes through
 `pipeline.generate_batch`, exactly as in `build`; for model backends the generator's trace
 keeps every prompt: the exact messages with token counts, the raw completion and how it
 parsed. The result is printed as text (`format_preview`) and written as `preview.png` (the
@@ -10,26 +10,24 @@ image with boxes, labels and relation arrows) and `preview.html` (self-contained
 
 from __future__ import annotations
 
-import difflib
 import io
-import json
-import math
+import warnings
 from pathlib import Path
 from typing import Any
 
-from mminstruct.config import Config
-from mminstruct.context import render_context, visible_objects
-from mminstruct.errors import ConfigError, MminstructError
+from PIL import Image
+
+from mminstruct.config import Config, ContextConfig
+from mminstruct.context import context_relations, object_labels, render_context, visible_indices
+from mminstruct.errors import MminstructError
 from mminstruct.images import load_image
 from mminstruct.io import write_atomic
 from mminstruct.keys import sample_key
+from mminstruct.preview.annotations import read_annotations
 from mminstruct.preview.report import Call, Preview
-from mminstruct.records import ImageRecord, ObjectBox, Rejection, Relation
+from mminstruct.records import ImageRecord, Rejection, Relation
 
 BARE_DATASET = "image"  # dataset name of a bare `--image` (the prefix of its sample key)
-ANNOTATION_KEYS = ("captions", "objects", "relations")
-OBJECT_KEYS = ("category", "bbox")
-RELATION_KEYS = ("subject", "predicate", "object")
 
 
 # --------------------------------------------------------------------------- the record
@@ -72,19 +70,14 @@ def _matches(image_id: Any, text: str) -> bool:
 
 
 def bare_record(path: Path, annotations: Path | None = None) -> ImageRecord:
-    """A record for a bare image file, with the captions, boxes and relations of
-    `annotations` (see `read_annotations`) or none at all."""
+    """A record for a bare image file, with what `annotations` says (see
+    `annotations.read_annotations`; its boxes exhaustive for their categories, as a COCO
+    file's) or nothing at all."""
     path = Path(path).expanduser().resolve()
     if not path.is_file():
         raise MminstructError(f"--image {path}: no such file")
-    try:
-        from PIL import Image
-
-        with Image.open(path) as image:
-            width, height = image.size
-    except OSError as exc:
-        raise MminstructError(f"--image {path}: not an image Pillow can read ({exc})") from None
-    captions, objects, relations = read_annotations(annotations, width, height)
+    width, height = _image_size(path)
+    found = read_annotations(annotations, width, height)
     stem = path.stem
     return ImageRecord(
         dataset=BARE_DATASET,
@@ -93,125 +86,29 @@ def bare_record(path: Path, annotations: Path | None = None) -> ImageRecord:
         images_dir=path.parent,
         width=width,
         height=height,
-        captions=captions,
-        objects=objects,
-        relations=relations,
+        captions=found.captions,
+        objects=found.objects,
+        relations=found.relations,
+        vocabulary=found.vocabulary,
     )
 
 
-def read_annotations(
-    path: Path | None, width: int, height: int
-) -> tuple[tuple[str, ...], tuple[ObjectBox, ...], tuple[Relation, ...]]:
-    """Captions, objects and relations of a bare image, from a small JSON file:
-
-        {"captions": ["A dog on a sofa."],
-         "objects": [{"category": "dog", "bbox": [x, y, width, height]}, ...],
-         "relations": [{"subject": 0, "predicate": "on", "object": 1}, ...]}
-
-    Every key is optional. Boxes are in pixels, COCO order, inside the image; relations
-    index `objects`. All problems are reported at once, each naming its field.
-    """
-    if path is None:
-        return (), (), ()
-    path = Path(path).expanduser()
+def _image_size(path: Path) -> tuple[int, int]:
+    """The pixel size in the file's header; a header claiming more pixels than Pillow's limit
+    is refused as a build refuses it (`image_too_large`), before a pixel is decoded."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise MminstructError(f"--annotations {path}: cannot read it ({exc.strerror})") from None
-    except ValueError as exc:
-        raise MminstructError(f"--annotations {path}: not valid JSON ({exc})") from None
-    problems: list[str] = []
-    if not isinstance(raw, dict):
-        raise ConfigError([f"expected an object with keys {', '.join(ANNOTATION_KEYS)}"], str(path))
-    _unknown(raw, ANNOTATION_KEYS, "", problems)
-    captions = _captions(raw.get("captions", []), problems)
-    objects = _objects(raw.get("objects", []), width, height, problems)
-    listed = raw.get("objects") if isinstance(raw.get("objects"), list) else []
-    relations = _relations(raw.get("relations", []), len(listed), problems)
-    if problems:
-        raise ConfigError(problems, str(path))
-    return captions, objects, relations
-
-
-def _unknown(raw: dict, known: tuple[str, ...], where: str, problems: list[str]) -> None:
-    for key in raw:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            problems.append(f"{where}{key}: unknown key{hint}; valid keys: {', '.join(known)}")
-
-
-def _list(value: Any, where: str, problems: list[str]) -> list:
-    if isinstance(value, list):
-        return value
-    problems.append(f"{where}: must be a list")
-    return []
-
-
-def _captions(value: Any, problems: list[str]) -> tuple[str, ...]:
-    captions = []
-    for i, caption in enumerate(_list(value, "captions", problems)):
-        if isinstance(caption, str) and caption.strip():
-            captions.append(caption.strip())
-        else:
-            problems.append(f"captions.{i}: must be a non-empty string")
-    return tuple(captions)
-
-
-def _objects(value: Any, width: int, height: int, problems: list[str]) -> tuple[ObjectBox, ...]:
-    objects = []
-    for i, item in enumerate(_list(value, "objects", problems)):
-        where = f"objects.{i}"
-        if not isinstance(item, dict):
-            problems.append(f"{where}: must be an object with keys category, bbox")
-            continue
-        _unknown(item, OBJECT_KEYS, f"{where}.", problems)
-        category, bbox = item.get("category"), item.get("bbox")
-        ok = isinstance(category, str) and bool(category.strip())
-        if not ok:
-            problems.append(f"{where}.category: must be a non-empty string")
-        box_problem = _box_problem(bbox, width, height)
-        if box_problem:
-            problems.append(f"{where}.bbox: {box_problem}")
-        elif ok:
-            objects.append(ObjectBox(category.strip(), *map(float, bbox)))
-    return tuple(objects)
-
-
-def _box_problem(bbox: Any, width: int, height: int) -> str | None:
-    numbers = isinstance(bbox, list) and len(bbox) == 4
-    if not numbers or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in bbox):
-        return f"must be [x, y, width, height] in pixels, got {bbox!r}"
-    if not all(math.isfinite(v) for v in bbox):
-        return f"must hold 4 finite numbers, got {bbox!r}"
-    x, y, w, h = bbox
-    if w <= 0 or h <= 0:
-        return f"width and height must be positive, got {bbox}"
-    if x < 0 or y < 0 or x + w > width + 1e-6 or y + h > height + 1e-6:
-        return f"{bbox} reaches outside the {width}x{height} image; give [x, y, width, height] in pixels"
-    return None
-
-
-def _relations(value: Any, count: int, problems: list[str]) -> tuple[Relation, ...]:
-    relations = []
-    for i, item in enumerate(_list(value, "relations", problems)):
-        where = f"relations.{i}"
-        if not isinstance(item, dict):
-            problems.append(f"{where}: must be an object with keys subject, predicate, object")
-            continue
-        _unknown(item, RELATION_KEYS, f"{where}.", problems)
-        found = len(problems)
-        for end in ("subject", "object"):
-            index = item.get(end)
-            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count:
-                valid = f"0 to {count - 1}" if count else "there are none"
-                problems.append(f"{where}.{end}: must index objects ({valid}), got {index!r}")
-        predicate = item.get("predicate")
-        if not isinstance(predicate, str) or not predicate.strip():
-            problems.append(f"{where}.predicate: must be a non-empty string")
-        if len(problems) == found:
-            relations.append(Relation(item["subject"], predicate.strip(), item["object"]))
-    return tuple(relations)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise MminstructError(
+            f"cannot preview this image: image_too_large: {path}: its header claims more than "
+            f"{Image.MAX_IMAGE_PIXELS:,} pixels, refused as a possible decompression bomb (a "
+            "build rejects it too); if it is a real photo, scale it down first"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise MminstructError(f"--image {path}: not an image Pillow can read ({exc})") from None
 
 
 # --------------------------------------------------------------------------- the run
@@ -223,7 +120,7 @@ def preview(config: Config, record: ImageRecord) -> Preview:
     from mminstruct.output import sample_record
     from mminstruct.pipeline import generate_batch
 
-    image = load_image(record, config.output.image_check)
+    image = load_image(record, config.output.image_check, max_bytes=config.output.max_image_bytes)
     if isinstance(image, Rejection):
         raise MminstructError(f"cannot preview this image: {image.reason}: {image.detail}")
     generator = make_generator(config)
@@ -241,8 +138,7 @@ def preview(config: Config, record: ImageRecord) -> Preview:
     else:  # as build: the image itself is rejected
         detail = "no task produced an instruction (see this image's task rejections)"
         rejections.append(Rejection("no_instructions", detail, record.dataset, record.image_id))
-    visible = {id(o) for o in visible_objects(record, config.context)}
-    shown = tuple(i for i, o in enumerate(record.objects) if id(o) in visible)
+    shown, labels, relations = context_names(record, config.context)
     return Preview(
         record=record,
         key=key,
@@ -254,7 +150,21 @@ def preview(config: Config, record: ImageRecord) -> Preview:
         calls=tuple(_call(outcome, generator) for outcome in trace),
         instructions=instructions,
         rejections=rejections,
+        labels=labels,
+        relations=tuple(relations),
     )
+
+
+def context_names(
+    record: ImageRecord, options: ContextConfig
+) -> tuple[tuple[int, ...], dict[int, str], list[Relation]]:
+    """What the context shows, for the picture: the indices of the objects, their names
+    (`person 2`, as the box lines say them) and the relations, derived ones included."""
+    shown = visible_indices(record, options)
+    relations = (
+        context_relations(record, options, shown) if options.relations and options.boxes else []
+    )
+    return tuple(shown), object_labels(record, shown, options, bool(relations)), relations
 
 
 def _call(outcome: Any, generator: Any) -> Call:
@@ -294,7 +204,8 @@ def write_preview(p: Preview, out_dir: Path) -> tuple[Path, Path]:
             f"--out {out_dir}: cannot make this folder ({exc.strerror}); choose another with --out"
         ) from None
     buffer = io.BytesIO()
-    draw_annotations(p.image.data, p.record, p.shown).save(buffer, format="PNG")
+    picture = draw_annotations(p.image.data, p.record, p.shown, p.labels, p.relations)
+    picture.save(buffer, format="PNG")
     png, html = out_dir / "preview.png", out_dir / "preview.html"
     write_atomic(png, buffer.getvalue())
     write_atomic(html, render_html(p, buffer.getvalue()))

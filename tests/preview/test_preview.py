@@ -313,3 +313,23 @@ def test_vlm_preview_of_a_bare_image_works_from_pixels_alone(tmp_path, templates
     assert result.context == "" and result.calls
     assert all(c.with_image and c.messages[-1]["content"] == "Seen: " for c in result.calls)
     assert "insufficient_annotations" not in {r.reason for r in result.rejections}
+
+
+@pytest.mark.parametrize("side", [11_000, 100_000], ids=["over_limit", "over_twice_limit"])
+def test_decompression_bomb_is_refused_as_a_build_refuses_it(tmp_path, capsys, side):
+    """A header claiming more pixels than Pillow allows: `image_too_large`, as in a build,
+    from the real command, never a traceback (over twice the limit Pillow raises)."""
+    from bad_inputs.files import bomb_png
+
+    (tmp_path / "bomb.png").write_bytes(bomb_png(side))
+    args = ["preview", "demo", "--image", str(tmp_path / "bomb.png"), "--out", str(tmp_path / "o")]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert f"cannot preview this image: image_too_large: {tmp_path / 'bomb.png'}" in err
+    assert "decompression bomb" in err and "scale it down" in err
+    result = subprocess.run(
+        [sys.executable, "-m", "mminstruct", *args], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "Warning" not in result.stderr and "image_too_large" in result.stderr
+    assert not (tmp_path / "o").exists()
