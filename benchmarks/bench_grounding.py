@@ -1,7 +1,10 @@
 """Grounding checks: precision and recall on the labelled sets, silence on true output, cost.
 
 1. Precision and recall per check on `tests/checks/grounding_eval/cases.jsonl` (written before the
-   checks) and `heldout.jsonl` (written after them, not used to tune them).
+   checks), `heldout.jsonl` (written after them, not used to tune them) and `real_use.jsonl`
+   (what issue 13 found on real use); and the findings on coco_mini's 395 human captions,
+   each checked against the rest of its image's annotations (people describe what they see:
+   every finding is a false positive unless judged true, see tests/checks/test_grounding.py).
 2. The rule-based generator's output, true by construction, over the demo sample, the real
    COCO excerpts and real Visual Genome relationships (`../shared/realdata`): instructions,
    claims checked per kind, and findings (which should be none). Five seeds, with and
@@ -32,6 +35,7 @@ sys.path.insert(0, str(REPO / "tests" / "checks"))
 
 from grounding_eval.evaluate import (  # noqa: E402
     HERE,
+    caption_findings,
     evaluate,
     load_cases,
     load_scenes,
@@ -49,9 +53,19 @@ SEEDS = range(5)
 def eval_sets() -> dict:
     """Per-kind precision and recall on both labelled sets."""
     scenes = load_scenes()
-    return {
-        name: evaluate(load_cases(HERE / name), scenes) for name in ("cases.jsonl", "heldout.jsonl")
-    }
+    names = ("cases.jsonl", "heldout.jsonl", "real_use.jsonl")
+    return {name: evaluate(load_cases(HERE / name), scenes) for name in names}
+
+
+def human_captions() -> dict:
+    """Findings on coco_mini's human captions, each against the rest of its record."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = sources(Path(tmp))["coco_mini val2017"]
+    if source is None:
+        return {"skipped": f"not found under {REALDATA}"}
+    checked, found = caption_findings(records_of(source))
+    listed = [f"{image}: {f.kind} '{f.claim}' in {caption!r}" for image, f, caption in found]
+    return {"captions": checked, "findings": listed}
 
 
 def sources(tmp: Path) -> dict[str, dict | None]:
@@ -190,12 +204,14 @@ def main() -> None:
     labelled = eval_sets()
     for name, result in labelled.items():
         print(f"  {name} ({result['cases']} cases): {json.dumps(result['per_kind'])}")
+    captions = human_captions()
+    print(f"  human captions (coco_mini): {json.dumps(captions)}", flush=True)
     print("rule-based output (true by construction):", flush=True)
     true = true_output()
     print(f"build cost ({args.limit} images, scale {args.scale:g}):", flush=True)
     cost = build_cost(args.scale, args.limit, args.repeat)
     print(f"  {json.dumps({k: v for k, v in cost.items() if k != 'rounds'})}")
-    results = {"labelled": labelled, "rule_based": true, "build": cost}
+    results = {"labelled": labelled, "human_captions": captions, "rule_based": true, "build": cost}
     print(f"wrote {write_results('grounding', results)}")
 
 

@@ -1,5 +1,6 @@
 """What an image record says, by COCO category, in the form the checks read (`Facts`):
-its boxes, exhaustive vocabulary, caption mentions and claims, and annotated relations."""
+its boxes (and the boxes that may hold an unboxed part), exhaustive vocabulary, caption
+mentions and claims, and annotated relations."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 from mminstruct.checks.grounding.placement import relation_family
 from mminstruct.checks.grounding.reading import text_claims, text_hints
-from mminstruct.lexicon import COCO_CATEGORIES, terms, tokens
+from mminstruct.lexicon import COCO_CATEGORIES, PART_OF, terms, tokens
 from mminstruct.records import ImageRecord, ObjectBox
 
 
@@ -19,6 +20,8 @@ class Facts:
     width: int
     height: int
     boxes: dict[str, list[ObjectBox]]  # category -> its boxes, crowd boxes included
+    # category -> boxes of things that may have one as an unboxed part (a laptop's keyboard)
+    hosts: dict[str, list[ObjectBox]]
     vocabulary: frozenset[str]  # categories whose annotation is exhaustive for the image
     mentioned: frozenset[str]  # categories the captions (or region phrases) may mention
     # Annotated (not derived) relations: (subjects, predicate, family, objects).
@@ -43,11 +46,22 @@ def facts(record: ImageRecord) -> Facts:
         width=record.width,
         height=record.height,
         boxes=boxes,
+        hosts=_hosts(boxes),
         vocabulary=frozenset(vocabulary),
         mentioned=frozenset(mentioned),
         relations=_annotated_relations(record),
         said=frozenset(claim.key for _, found in analysed for claim in found),
     )
+
+
+def _hosts(boxes: dict[str, list[ObjectBox]]) -> dict[str, list[ObjectBox]]:
+    """For each part category (`PART_OF`), the boxes of the things it may be a part of."""
+    hosts = {}
+    for part, names in PART_OF.items():
+        found = [b for name in names for b in boxes.get(name, [])]
+        if found:
+            hosts[part] = found
+    return hosts
 
 
 @functools.lru_cache(maxsize=1 << 14)

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mminstruct.checks.grounding.sentences import (
+    MAX_ADJECTIVES,
     Claim,
     Mention,
     Quantity,
     Sentence,
     _hedged_at,
+    _is_hedge,
     _is_negation,
     _skip_adjectives,
     _span,
@@ -101,7 +103,20 @@ def _total(words: Sequence[str], start: int, end: int) -> bool:
     for verb in _SEEN:
         if tuple(words[end : end + len(verb)]) == verb:
             return _tail_ok(words, end + len(verb))
+    if list(words[end : end + 1]) in (["is"], ["are"]) and _in_image(words, end + 1):
+        return _tail_ok(words, end + 1)  # "only one suitcase is in the picture"
     return False
+
+
+def _in_image(words: Sequence[str], i: int) -> bool:
+    """ "in the picture", "on this screen" at `i`."""
+    phrase = list(words[i : i + 3])
+    return (
+        len(phrase) == 3
+        and phrase[0] in ("in", "on")
+        and phrase[1] in ("the", "this")
+        and phrase[2] in IMAGE_WORDS
+    )
 
 
 _VISIBLE = ("visible in the picture", "visible in the image", "visible in the photo")
@@ -109,13 +124,17 @@ _SEEN = (("are", "visible"), ("is", "visible"), ("are", "present"), ("can", "be"
 
 
 def _opening(before: list[str]) -> list[str]:
-    """The words of the clause before a count, without "yes,", "so" or "only"."""
+    """The words of the clause before a count, without "yes,", "so" or "only" ("I can only
+    see", "Just one ... is visible")."""
     cut = max((i + 1 for i, w in enumerate(before) if w in (",", ";", ":", ".")), default=0)
-    lead = before[cut:]
+    lead = [w for w in before[cut:] if w not in ("only", "just")]
     while lead and lead[0] in ("yes", "no", "so", "well"):
         lead = lead[1:]
     for adverb in _TOTAL_ADVERBS:
-        if " ".join(lead).endswith(" " + adverb):
+        joined = " ".join(lead)
+        if joined == adverb:
+            return []
+        if joined.endswith(" " + adverb):
             lead = lead[: -len(adverb.split())]
     return lead
 
@@ -161,7 +180,7 @@ def absence_claims(s: Sentence) -> list[Claim]:
     """ "there is no X", "no X are visible", "I don't see a X", "X is not present"."""
     found = []
     for m in s.mentions:
-        if not m.term.exact or hedged(s, m) or depicted(s, m):
+        if not m.term.exact or _hedged_denial(s, m) or depicted(s, m):
             continue
         if _absent_before(s.tokens, m) or _absent_after(s.tokens, m):
             found.append(Claim("absence", m.term.categories, (), f"no {m.term.text}"))
@@ -174,14 +193,54 @@ def absence_claims(s: Sentence) -> list[Claim]:
     return found
 
 
+def _hedged_denial(s: Sentence, m: Mention) -> bool:
+    """`hedged`, but for an "or" after the mention that lists more things denied ("I don't
+    see any chairs or stools") and a closing "either" ("no chairs either")."""
+    if not hedged(s, m):
+        return False
+    clause = s.clauses[m.start]
+    for i in range(len(s.tokens)):
+        mine = i < m.start or s.clauses[i] == clause
+        if mine and _is_hedge(s.tokens, i) and not (i > m.start and _lists_denied(s, i)):
+            return True
+    return False
+
+
+_CLAUSE_WORDS = frozenset(
+    {"is", "are", "was", "were", "be", "it", "they", "there", "i", "we", "you", "he", "she"}
+    | {"can", "not", "that", "this"}
+)
+
+
+def _lists_denied(s: Sentence, i: int) -> bool:
+    """Whether the hedge word at `i` only adds to a denial: "or" before a few more words
+    that start no clause of their own, or "either" closing the clause."""
+    words, clause = s.tokens, s.clauses[i]
+    rest = []
+    for j in range(i + 1, len(words)):
+        if s.clauses[j] != clause or words[j] in (".", "!"):
+            break
+        rest.append(words[j])
+    if words[i] == "either":
+        return not rest
+    if words[i] != "or" or not 0 < len(rest) <= MAX_ADJECTIVES + 2:
+        return False
+    return not any(w in _CLAUSE_WORDS or w in ("or", "either") for w in rest) and not any(
+        _is_hedge(rest, k) for k in range(len(rest))
+    )
+
+
 def _absent_before(words: Sequence[str], m: Mention) -> bool:
-    """ "no X", "not a (single) X", "don't see any X", "there isn't a X" + a whole-image tail."""
+    """ "no X", "not a (single) X", "don't see (any) Xs", "there isn't a X" + a whole-image
+    tail."""
     j = _skip_adjectives(words, m.start)
     if j == 0 or not _tail_is_whole_image(words, m.end):
         return False
     word = words[j - 1]
     if word == "no":
         return j < 2 or words[j - 2] not in ("with", "by")
+    if word in SEE_VERBS and m.term.plural:  # "I don't see chairs"
+        return any(_is_negation(w) for w in words[max(0, j - 3) : j - 1])
     if word in ("single", "lone") and j >= 2 and words[j - 2] == "a":
         j, word = j - 1, "a"
     if word not in ("a", "an", "any"):
@@ -207,7 +266,7 @@ def _tail_words(words: Sequence[str], start: int) -> list[str] | None:
     """The words from `start` to the end of the clause, if all of them are whole-image words."""
     tail = []
     for word in words[start:]:
-        if word in CLAUSE_BREAKS or word in (".", "!", "and"):
+        if word in CLAUSE_BREAKS or word in (".", "!", "and", "or", "nor"):
             break
         if word not in ABSENCE_TAIL:
             return None

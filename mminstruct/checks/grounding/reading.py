@@ -7,19 +7,23 @@ Five checks read each sentence of an answer and compare what it claims with the 
   whole-image statement ("two dogs are playing") is a lower bound; "there are two dogs
   (in the image)" is the exact count. Crowd boxes make the annotated count a lower bound.
 - **object**: a category named with a determiner ("a cat", "the laptop") that has no box,
-  no caption mentioning it, and whose annotation is exhaustive (`record.vocabulary`).
+  no caption mentioning it, and whose annotation is exhaustive (`record.vocabulary`); a
+  boxed thing it may be an unboxed part of (a laptop's keyboard) counts as a box of it.
 - **absence**: "there is no dog", "I don't see a TV", "no cars are visible" while the
   category is annotated.
 - **position**: "the bench is on the left (side of the image)" while every box of the
   category is clearly on the other side.
 - **relation**: "X on / under / above / below / next to / left of / right of Y" against the
   annotated relations, then the boxes (`spatial.derive_relation`, and boxes shifted by
-  a tenth of the image), when every pair of an X box and a Y box disagrees.
+  a tenth of the image; "on" also when the boxes are a tenth of the image apart), when
+  every pair of an X box and a Y box disagrees.
 
 Precision comes before recall: hedged sentences ("may", "probably", "or"), negated
 clauses, questions, depictions ("a poster of a horse"), compounds ("hot dog", "bus stop"),
 possessives and generic bare plurals make no claim, and a claim a caption also makes is
-never flagged (the generator was told so). A check that cannot decide says nothing.
+never flagged (the generator was told so). Words that name a category only sometimes
+("table": COCO's dining table is not every table) only hint. A check that cannot decide
+says nothing.
 """
 
 from __future__ import annotations

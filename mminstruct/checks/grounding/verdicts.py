@@ -1,5 +1,6 @@
 """Verdicts: the annotation a claim contradicts, readable, judged from a record's `Facts`
-(boxes, vocabulary, annotated relations, and the geometry of the boxes)."""
+(boxes, vocabulary, annotated relations, and the geometry of the boxes). A box that may
+hold an unboxed part (a laptop and its keyboard) counts as a possible box of the part."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ CLEAR_SIDE = 0.6  # a box is clearly on the right when its center is past 60% of
 CLEAR_EDGE = 0.4  # ... and its near edge past 40% (likewise for left, top and bottom)
 SHIFT = 0.1  # "X left of Y" is false when X's box is shifted right by 10% of the width
 FAR_APART = 0.25  # "next to" is false when boxes are apart by a quarter of the image
+APART = 0.1  # "on" is false when boxes are apart by a tenth of the image: it needs contact
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -32,14 +34,17 @@ def _count_verdict(claim: Claim, known: Facts) -> str | None:
         return None  # not exhaustive, not countable, or absent (the object check's case)
     single = sum(1 for b in boxes if not b.iscrowd)
     crowd = len(boxes) > single
-    if (n > single and not crowd) or (claim.exact and n < single):
-        return _count_truth(category, single, crowd)
+    most = single + len(known.hosts.get(category, []))  # each host may hold one more
+    if (n > most and not crowd) or (claim.exact and n < single):
+        return _count_truth(category, single, crowd, most - single)
     return None
 
 
-def _count_truth(category: str, single: int, crowd: bool) -> str:
+def _count_truth(category: str, single: int, crowd: bool, parts: int) -> str:
     boxes = "box" if single == 1 else "boxes"
     text = f"{single} {category} {boxes} annotated"
+    if parts:
+        text += f" (and {parts} that may be part of another box)"
     return text + (" plus a crowd box (so more than that)" if crowd else "")
 
 
@@ -47,7 +52,7 @@ def _object_verdict(claim: Claim, known: Facts) -> str | None:
     cats = claim.subject
     if not all(c in known.vocabulary for c in cats):
         return None
-    if any(c in known.boxes or c in known.mentioned for c in cats):
+    if any(c in known.boxes or c in known.mentioned or c in known.hosts for c in cats):
         return None
     names = " or ".join(cats)
     return f"no {names} box annotated (the annotation lists every {names}), no caption names one"
@@ -64,13 +69,20 @@ def _absence_verdict(claim: Claim, known: Facts) -> str | None:
 
 
 def _position_verdict(claim: Claim, known: Facts) -> str | None:
-    boxes = [b for c in claim.subject for b in known.boxes.get(c, [])]
+    boxes = _possible_boxes(claim.subject, known)
     if not boxes or known.width <= 0 or known.height <= 0:
         return None
     for side in claim.value:
         if all(_clearly_not(b, side, known.width, known.height) for b in boxes):
             return _where(claim.subject, boxes, known)
     return None
+
+
+def _possible_boxes(categories: tuple[str, ...], known: Facts) -> list[ObjectBox]:
+    """The boxes of the categories and, when there are some, the boxes of the things one
+    may be an unboxed part of: hosts widen what may be meant, never decide alone."""
+    boxes = [b for c in categories for b in known.boxes.get(c, ())]
+    return boxes + [b for c in categories for b in known.hosts.get(c, ())] if boxes else []
 
 
 def _clearly_not(box: ObjectBox, side: str, width: int, height: int) -> bool:
@@ -97,8 +109,8 @@ def _where(categories: tuple[str, ...], boxes: list[ObjectBox], known: Facts) ->
 
 def _relation_verdict(claim: Claim, known: Facts) -> str | None:
     family, objects = claim.value
-    subjects = [b for c in claim.subject for b in known.boxes.get(c, [])]
-    targets = [b for c in objects for b in known.boxes.get(c, [])]
+    subjects = _possible_boxes(claim.subject, known)
+    targets = _possible_boxes(objects, known)
     if not subjects or not targets:
         return None
     support, against = _annotated(claim.subject, family, objects, known)
@@ -142,7 +154,8 @@ def _disagrees(family: str, a: ObjectBox, b: ObjectBox, known: Facts) -> bool:
     """Whether boxes a and b clearly contradict "a <family> b"."""
     derived = derive_relation(a, b)
     if family == "on":
-        return derived in ("left of", "right of", "below")
+        apart = gap(a, b) > APART * max(known.width, known.height)
+        return apart or derived in ("left of", "right of", "below")
     if family == "next to":
         return gap(a, b) > FAR_APART * max(known.width, known.height)
     opposite = {"left of": "right of", "right of": "left of", "above": "below"}

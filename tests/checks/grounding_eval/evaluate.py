@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+
 from mminstruct.checks.grounding import (
     KINDS,
     Finding,
@@ -126,6 +128,19 @@ def rule_based_output(records: list[ImageRecord], seeds=range(6)) -> TrueOutput:
                         c.kind for a in answers for s in split_sentences(a) for c in claims(s)
                     )
     return result
+
+
+def caption_findings(records: list[ImageRecord]) -> tuple[int, list[tuple[str, Finding, str]]]:
+    """Each human caption checked against the rest of its record (its boxes and its other
+    captions): (captions checked, [(image id, finding, caption)])."""
+    checked, found = 0, []
+    for record in records:
+        for i, caption in enumerate(record.captions):
+            others = record.captions[:i] + record.captions[i + 1 :]
+            rest = msgspec.structs.replace(record, captions=others)
+            checked += 1
+            found += [(str(record.image_id), f, caption) for f in check_text(rest, caption)]
+    return checked, found
 
 
 def _rates(counts: Counter) -> dict:
