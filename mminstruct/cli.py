@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from mminstruct import __version__
 from mminstruct.errors import ConfigError, MminstructError
 from mminstruct.output import StopRequested
+from mminstruct.redact import install_log_redaction, redact_text
 
 MAIN_EXAMPLES = """\
 examples:
@@ -50,6 +52,18 @@ SLURM_NTASKS, SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT), or from --rank/--wor
 """
 
 
+def _shipped_configs_text() -> str:
+    """The shipped configs, by name, as found in this installation."""
+    from mminstruct.resources import shipped_configs, shipped_dir
+
+    try:
+        names = ", ".join(path.stem for path in shipped_configs())
+        folder = shipped_dir("configs")
+    except FileNotFoundError:  # an installation without its configs: nothing to list
+        return ""
+    return f"\nShipped configs (give the name, or copy one from {folder} and edit it):\n  {names}\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with its subcommands."""
     parser = argparse.ArgumentParser(
@@ -64,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         "build",
         help="build a dataset from a YAML config",
         description="Build a dataset: read the sources, generate instructions, write shards.",
-        epilog=BUILD_EXAMPLES,
+        epilog=BUILD_EXAMPLES + _shipped_configs_text(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     build.add_argument(
@@ -203,10 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(message)s",
         datefmt="%H:%M:%S",
     )
+    install_log_redaction()  # no registered secret, whole or in part, reaches a log line
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return 2
     except StopRequested as exc:
         print(
@@ -214,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 143
     except MminstructError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(
@@ -222,6 +237,17 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except BrokenPipeError:  # the reader stopped early (`| head`): it has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:  # a read-only or vanished folder under finalize, card, export...
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            f"error: cannot write or read{where}: {exc.strerror or exc}; check that the folder "
+            "exists and is writable, then rerun",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -240,7 +266,19 @@ def _build(args: argparse.Namespace) -> int:
         print(f"{launch.prefix}done; the last process to finish merges the results in {out}")
         return 0
     print(_summary(stats, out))
-    return 0
+    return 0 if stats["images_written"] else _nothing_written(stats)
+
+
+def _nothing_written(stats: dict) -> int:
+    """A build that wrote no sample is a failure: say why, by the commonest reasons."""
+    reasons = sorted(stats.get("rejects", {}).items(), key=lambda kv: -kv[1])[:3]
+    shown = ", ".join(f"{reason} ({n})" for reason, n in reasons) or "no images in the sources"
+    print(
+        f"error: no sample was written; the commonest reasons: {shown}. See rejects.jsonl, "
+        "check the paths in your config, and try one image with `mminstruct preview`",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _finalize(args: argparse.Namespace) -> int:
@@ -257,6 +295,7 @@ def _preview(args: argparse.Namespace) -> int:
         find_record,
         format_preview,
         preview,
+        print_for_reader,
         write_preview,
     )
 
@@ -269,9 +308,7 @@ def _preview(args: argparse.Namespace) -> int:
         record = find_record(config, args.image_id, args.source)
     result = preview(config, record)
     png, html = write_preview(result, args.out)
-    print(format_preview(result))
-    print(f"\nwrote {png}\nwrote {html}")
-    return 0
+    return print_for_reader(f"{format_preview(result)}\n\nwrote {png}\nwrote {html}")
 
 
 def _card(args: argparse.Namespace) -> int:
@@ -284,7 +321,8 @@ def _card(args: argparse.Namespace) -> int:
 def _stats(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mminstruct.output import read_bookkeeping
+    from mminstruct.config import load_config
+    from mminstruct.output import config_disagreements, read_bookkeeping
     from mminstruct.publish import disagreements, index_disagreements, recount
 
     out = Path(args.output_dir)
@@ -301,11 +339,12 @@ def _stats(args: argparse.Namespace) -> int:
         return 1
     problems = disagreements(counted, read_bookkeeping(path))
     problems += index_disagreements(out, counted)
+    problems += config_disagreements(out, load_config(out / "config.yaml"))
     if problems:
         print(f"{len(problems)} disagreement(s) with the shards:")
         print("\n".join(f"  - {p}" for p in problems))
         return 1
-    print("stats.json and shards.wids.json agree with the shards")
+    print("stats.json, shards.wids.json and config.yaml agree with the shards")
     return 0
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from mminstruct.exif import clear_jpeg_orientation
 from mminstruct.records import ImageRecord, Rejection
 
 EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
@@ -49,7 +50,36 @@ def load_image(
     problem = image_problem(data, record.width, record.height, check)
     if isinstance(problem, tuple):
         return _reject(record, problem[0], f"{path}: {problem[1]}")
-    return LoadedImage(path, data, problem)
+    shown_as_stored = as_stored(data, problem)
+    if isinstance(shown_as_stored, tuple):
+        return _reject(record, shown_as_stored[0], f"{path}: {shown_as_stored[1]}")
+    return LoadedImage(path, shown_as_stored, problem)
+
+
+def as_stored(data: bytes, extension: str) -> bytes | tuple[str, str]:
+    """The bytes every loader shows as stored: a JPEG's EXIF orientation set to 1 (see
+    `exif.py`); another format that says to turn the image is (reason, detail)."""
+    orientation = exif_orientation(data)
+    if orientation in (None, 1):
+        return data
+    cleared = clear_jpeg_orientation(data) if extension == "jpg" else None
+    if cleared is None:
+        return (
+            "exif_rotated",
+            f"EXIF orientation {orientation} would make loaders show it turned against its "
+            "annotations; save it without the orientation tag",
+        )
+    return cleared
+
+
+def exif_orientation(data: bytes) -> int | None:
+    """The EXIF orientation of image bytes (1-8), or None when there is none."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            value = image.getexif().get(0x0112)
+    except (OSError, SyntaxError, ValueError, TypeError):
+        return None
+    return int(value) if isinstance(value, int) else None
 
 
 def resolve_image_path(record: ImageRecord) -> Path | Rejection:

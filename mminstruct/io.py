@@ -1,4 +1,9 @@
-"""Atomic file writes: a temporary file in the same folder, fsync, then rename."""
+"""Atomic file writes: a temporary file in the same folder, fsync, then rename.
+
+A temporary file is created private (0600); before the rename it gets the mode a plain
+`open()` would have given (0666 less the umask), so others on a shared cluster can read what
+a build writes, as they can read its shards.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +16,30 @@ from pathlib import Path
 from typing import Any
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never half."""
+def write_atomic(path: Path, data: bytes | str, fsync: bool = True) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never half.
+    Without `fsync`, a power loss may lose the new file (a killed process cannot)."""
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, default_file_mode())
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                os.fsync(handle.fileno())
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def default_file_mode() -> int:
+    """0666 less the process's umask: the mode `open()` gives a new file."""
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def write_json(path: Path, value: Any) -> None:

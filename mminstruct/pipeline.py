@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mminstruct.checks import FailureWatch, ground
-from mminstruct.config import Config, dump_config
+from mminstruct.config import Config, check_paths, dump_config
 from mminstruct.converters import READERS
 from mminstruct.errors import MminstructError
 from mminstruct.generate import Generator, make_generator
@@ -34,8 +34,11 @@ from mminstruct.output import (
     ShardWriter,
     StopRequested,
     Tally,
+    claim_output,
+    config_digest,
     done_units,
     fingerprint,
+    images_state,
     marker_path,
     sample_members,
     sample_record,
@@ -65,32 +68,44 @@ class _Job:
 def run(config: Config, launch: Launch | None = None, force: bool = False) -> dict | None:
     """Build this process's share of the dataset; the merged stats if it also finalized."""
     launch = launch or Launch()
+    check_paths(config)  # a missing images folder is a config error, before anything is read
     # From the start: a SIGTERM is never a crash, a full disk is a message.
     with stop_on_sigterm() as stop, _disk_errors(config.output.dir):
         out_dir = prepare_output_dir(config, launch)
-        items, skipped = read_sources(config)
-        units = list(plan_units(items, config.output.shard_max_samples))
         current = fingerprint(config)
-        done = done_units(out_dir, current, launch, len(units), force)
-        if launch.rank == 0:
-            write_jsonl(out_dir / PARTS / SOURCE_REJECTS, [r.to_json() for r in skipped])
-        todo = [i for i in range(len(units)) if launch.owns(i) and i not in done]
-        log.info("%s%d of %d shards to build here", launch.prefix, len(todo), len(units))
-        watch = FailureWatch.of(config.generator)
-        job = _Job(config, out_dir, make_generator(config), current, len(units), stop, watch)
-        progress = Progress(sum(len(units[i]) for i in todo), prefix=launch.prefix)
-        for index in todo:
-            tally = build_unit(job, index, units[index])
-            progress.update(len(units[index]), sum(tally.instructions.values()), tally.tokens)
-        progress.close()
-        # A SIGTERM from here on is ignored: the work is done, the merge takes seconds.
-        if launch.world_size == 1:
-            return finalize(out_dir)
-        return finalize_when_complete(out_dir, current, len(units))
+        with claim_output(out_dir, current, force):  # or refused, the folder untouched
+            return build_claimed(config, launch, force, out_dir, current, stop)
+
+
+def build_claimed(
+    config: Config, launch: Launch, force: bool, out_dir: Path, current: str, stop: threading.Event
+) -> dict | None:
+    """The build, once `out_dir` is held for this config: sources, units, shards, merge."""
+    items, skipped = read_sources(config)
+    units = list(plan_units(items, config.output.shard_max_samples))
+    done = done_units(out_dir, current, launch, units, force)
+    generator = make_generator(config)  # a missing model stops the build here
+    if launch.rank == 0:
+        write_atomic(out_dir / "config.yaml", dump_config(config))
+        write_jsonl(out_dir / PARTS / SOURCE_REJECTS, [r.to_json() for r in skipped])
+    todo = [i for i in range(len(units)) if launch.owns(i) and i not in done]
+    log.info("%s%d of %d shards to build here", launch.prefix, len(todo), len(units))
+    watch = FailureWatch.of(config.generator)
+    job = _Job(config, out_dir, generator, current, len(units), stop, watch)
+    progress = Progress(sum(len(units[i]) for i in todo), prefix=launch.prefix)
+    for index in todo:
+        tally = build_unit(job, index, units[index])
+        progress.update(len(units[index]), sum(tally.instructions.values()), tally.tokens)
+    progress.close()
+    # A SIGTERM from here on is ignored: the work is done, the merge takes seconds.
+    if launch.world_size == 1:
+        return finalize(out_dir)
+    return finalize_when_complete(out_dir, current, len(units))
 
 
 def prepare_output_dir(config: Config, launch: Launch) -> Path:
-    """Create `output.dir` (or reuse one of ours); rank 0 saves the resolved config."""
+    """Create `output.dir` (or reuse one of ours). The resolved config is saved only once
+    the folder is claimed for it (`claim_output`)."""
     out_dir = Path(config.output.dir).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise MminstructError(f"output.dir {out_dir} is a file; choose a folder")
@@ -104,7 +119,6 @@ def prepare_output_dir(config: Config, launch: Launch) -> Path:
         if launch.rank == 0:
             for stray in out_dir.glob(".*.tmp"):  # an interrupted write_atomic of a merged file
                 stray.unlink(missing_ok=True)
-            write_atomic(out_dir / "config.yaml", dump_config(config))
     except OSError as exc:  # not allowed, read-only, a file where a folder should be...
         raise MminstructError(
             f"cannot write to output.dir {out_dir} ({exc.strerror}); choose a writable folder"
@@ -149,7 +163,13 @@ def build_unit(job: _Job, index: int, items: list[Item]) -> Tally:
     rejects = [r.to_json() for r in tally.rejects]
     write_jsonl(job.out_dir / PARTS / f"{stem}.rejects.jsonl", rejects)
     shards = [_shard_entry(shard) for shard in writer.done]
-    marker = {"unit": index, "units": job.units, "fingerprint": job.fingerprint}
+    marker = {
+        "unit": index,
+        "units": job.units,
+        "fingerprint": job.fingerprint,
+        "config_digest": config_digest(job.config),
+        "images_state": images_state(items),
+    }
     write_json(marker_path(job.out_dir, index), {**marker, **tally.to_json(), "shards": shards})
     return tally
 
@@ -170,7 +190,11 @@ def _build_batch(job: _Job, batch: list[Item], writer: ShardWriter, tally: Tally
     ready = []
     for item in batch:
         image = (
-            item if isinstance(item, Rejection) else load_image(item, job.config.output.image_check)
+            item
+            if isinstance(item, Rejection)
+            else load_image(
+                item, job.config.output.image_check, max_bytes=job.config.output.max_image_bytes
+            )
         )
         if isinstance(image, Rejection):
             tally.reject(image)

@@ -256,3 +256,37 @@ def test_shards_hold_only_safe_member_names(tmp_path):
             for member in tar.getmembers():
                 assert member.isfile() and len(member.name.encode()) < 100 and member.name.isascii()
                 assert member.name.count(".") == 1
+
+
+def test_a_build_that_writes_nothing_fails_with_its_commonest_reasons(tmp_path, capsys):
+    """An images folder that exists but holds none of the images: before, exit 0 and a card
+    for an empty dataset."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "out"
+    args = ["build", "demo", "-q", "--set", f"sources.0.images={empty}"]
+    assert main([*args, "--set", f"output.dir={out}"]) == 1
+    err = capsys.readouterr().err
+    assert "error: no sample was written; the commonest reasons: missing_image (16)" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["finalize", "card", "export"])
+def test_a_folder_that_cannot_be_written_is_a_message(tmp_path, capsys, monkeypatch, command):
+    """finalize, card and export on a read-only folder ended in an OSError traceback."""
+    import errno
+
+    import mminstruct.io
+
+    out = tmp_path / "out"
+    assert main(["build", "demo", "-q", "--set", f"output.dir={out}"]) == 0
+
+    def read_only(*_args, dir=None, **_kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(dir))
+
+    monkeypatch.setattr(mminstruct.io.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr("tempfile.mkstemp", read_only)
+    args = {"export": ["--dest", str(tmp_path / "x")]}.get(command, [])
+    assert main([command, str(out), *args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write or read") and "Read-only file system" in err

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
+import tarfile
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -163,3 +165,113 @@ def test_an_image_over_the_byte_cap_is_rejected_before_it_is_read(tmp_path):
     assert peak < 1 << 20
     small = load_image(record_for(tmp_path, "huge.jpg", (8, 6)), max_bytes=100)
     assert isinstance(small, Rejection) and small.reason == "image_too_large"
+
+
+# --------------------------------------------------------------------------- EXIF orientation
+
+
+def turned_jpeg(path: Path, size: tuple[int, int], orientation: int) -> None:
+    """A JPEG whose stored pixels are white with a red block at the upper left, and whose EXIF
+    says to show it turned."""
+    image = Image.new("RGB", size, "white")
+    image.paste((255, 0, 0), (0, 0, size[0] // 4, size[1] // 4))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    image.save(path, format="JPEG", exif=exif, quality=95)
+
+
+def test_a_turned_jpeg_is_written_as_stored_for_every_loader(tmp_path):
+    """Annotated in its stored pixels, an orientation-6 JPEG said "upper left" while
+    `datasets.load_dataset` (the card's loader) turned it to show the block at the upper
+    right. The build sets the orientation to 1 (two bytes of metadata), so every loader shows
+    the stored pixels the text is about."""
+    datasets = pytest.importorskip("datasets")
+    from mminstruct.cli import main
+
+    (tmp_path / "images").mkdir()
+    turned_jpeg(tmp_path / "images" / "a.jpg", (64, 48), 6)
+    original = (tmp_path / "images" / "a.jpg").read_bytes()
+    coco = {
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 16, 12], "area": 192}
+        ],
+        "categories": [{"id": 1, "name": "stop sign"}],
+    }
+    (tmp_path / "instances.json").write_text(json.dumps(coco))
+    out = tmp_path / "out"
+    sets = [f"sources.0.images={tmp_path / 'images'}", f"output.dir={out}"]
+    sets += [f"sources.0.instances={tmp_path / 'instances.json'}", "sources.0.captions=[]"]
+    assert main(["build", "configs/coco.yaml", "-q", *[a for s in sets for a in ("--set", s)]]) == 0
+    loaded = datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "cache"))
+    shown = loaded[0]["jpg"].convert("RGB")
+    assert shown.size == (64, 48)
+    assert shown.getpixel((4, 4))[0] > 200 and shown.getpixel((60, 4))[1] > 200  # red at upper left
+    with tarfile.open(out / "shard-000000.tar") as tar:
+        stored = tar.extractfile(next(m for m in tar if m.name.endswith(".jpg"))).read()
+    assert len(stored) == len(original) and stored != original
+    assert [i for i, (a, b) in enumerate(zip(stored, original, strict=True)) if a != b]  # the tag
+    assert Image.open(io.BytesIO(stored)).getexif()[0x0112] == 1
+
+
+def test_a_turned_png_is_rejected_not_turned(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (8, 6)).save(tmp_path / "a.png", format="PNG", exif=exif)
+    result = reject(tmp_path, "a.png")
+    assert result.reason == "exif_rotated" and "EXIF orientation 6" in result.detail
+
+
+def test_clearing_the_orientation_changes_only_its_value():
+    from mminstruct.exif import clear_jpeg_orientation
+
+    for order in ("little", "big"):
+        buffer = io.BytesIO()
+        exif = Image.Exif()
+        exif[0x0112] = 8
+        exif.endian = "<" if order == "little" else ">"
+        Image.new("RGB", (8, 6), "red").save(buffer, format="JPEG", exif=exif)
+        data = buffer.getvalue()
+        cleared = clear_jpeg_orientation(data)
+        assert sum(a != b for a, b in zip(data, cleared, strict=True)) == 1
+        assert Image.open(io.BytesIO(cleared)).getexif()[0x0112] == 1
+    assert clear_jpeg_orientation(b"\xff\xd8\xff\xd9") is None
+
+
+# --------------------------------------------------------------------------- what `decode` catches
+
+
+def noisy(fmt: str, size=(320, 240)) -> bytes:
+    import numpy as np
+
+    pixels = np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def test_decode_catches_damaged_png_data_that_header_reading_cannot(tmp_path):
+    """One flipped byte in a PNG's pixel data: the header and end chunk are fine, so the
+    default check passes it; `decode` inflates the data and rejects it."""
+    data = bytearray(noisy("PNG"))
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "a.png").write_bytes(bytes(data))
+    assert not isinstance(load_image(record_for(tmp_path, "a.png", (320, 240))), Rejection)
+    assert reject(tmp_path, "a.png", (320, 240), "decode").reason == "unreadable_image"
+
+
+def test_decode_does_not_catch_jpeg_damage_that_still_decodes(tmp_path):
+    """The documented limit (README, RELIABILITY.md): JPEG data has no checksums. Zeroed or
+    flipped bytes inside the entropy-coded data, or a scan cut short but closed with an end
+    marker, still decode to a picture of the right size; libjpeg's 'corrupt data' warnings
+    never reach Python through Pillow. A run of zero bytes is no sign either: an optimized
+    JPEG of a flat area is mostly zero bytes. Should this start failing, a decoder now reports
+    such damage: make it a rejection and update the docs."""
+    data = bytearray(noisy("JPEG"))
+    middle = len(data) // 2
+    zeroed = bytes(data[:middle]) + bytes(5000) + bytes(data[middle + 5000 :])
+    closed = bytes(data[:middle]) + b"\xff\xd9"
+    for name, damaged in (("zeroed.jpg", zeroed), ("closed.jpg", closed)):
+        (tmp_path / name).write_bytes(damaged)
+        loaded = load_image(record_for(tmp_path, name, (320, 240)), "decode")
+        assert not isinstance(loaded, Rejection), name

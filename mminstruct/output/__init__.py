@@ -9,27 +9,41 @@ from mminstruct.output.readback import StoredSample, iter_samples, read_bookkeep
 from mminstruct.output.resume import (
     PARTS,
     StopRequested,
+    claim_output,
+    config_digest,
+    config_disagreements,
     done_units,
     fingerprint,
+    images_state,
     marker_path,
     read_markers,
     stop_on_sigterm,
     unit_stem,
 )
-from mminstruct.output.samples import IMAGE_TOKEN, sample_members, sample_record
+from mminstruct.output.samples import (
+    IMAGE_TOKEN,
+    SAMPLE_FIELDS,
+    sample_members,
+    sample_record,
+)
 from mminstruct.output.shards import ShardInfo, ShardWriter
 from mminstruct.output.stats import Tally, merge_stats, sample_lengths, sample_templates
 
 __all__ = [
     "IMAGE_TOKEN",
     "PARTS",
+    "SAMPLE_FIELDS",
     "ShardInfo",
     "ShardWriter",
     "StopRequested",
     "StoredSample",
     "Tally",
+    "claim_output",
+    "config_digest",
+    "config_disagreements",
     "done_units",
     "fingerprint",
+    "images_state",
     "iter_samples",
     "marker_path",
     "merge_stats",
