@@ -323,7 +323,12 @@ def _stats(args: argparse.Namespace) -> int:
 
     from mminstruct.config import load_config
     from mminstruct.output import config_disagreements, read_bookkeeping
-    from mminstruct.publish import disagreements, index_disagreements, recount
+    from mminstruct.publish import (
+        consumer_disagreements,
+        disagreements,
+        index_disagreements,
+        recount,
+    )
 
     out = Path(args.output_dir)
     counted = recount(out)
@@ -340,11 +345,15 @@ def _stats(args: argparse.Namespace) -> int:
     problems = disagreements(counted, read_bookkeeping(path))
     problems += index_disagreements(out, counted)
     problems += config_disagreements(out, load_config(out / "config.yaml"))
+    problems += consumer_disagreements(out)
     if problems:
         print(f"{len(problems)} disagreement(s) with the shards:")
         print("\n".join(f"  - {p}" for p in problems))
         return 1
-    print("stats.json, shards.wids.json and config.yaml agree with the shards")
+    print(
+        "stats.json, shards.wids.json and config.yaml agree with the shards, and webdataset "
+        "reads every sample"
+    )
     return 0
 
 

@@ -1,19 +1,29 @@
-"""Cluster runs: the split across processes, resume after kills, SIGTERM, finalize."""
+"""Cluster runs: the split across processes, resume after kills, SIGTERM, finalize.
+
+Kills and SIGTERMs land at chosen points (support/kill_points.py), never after a random sleep.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from support import kill_points
+from support.kill_points import (
+    Stop,
+    assert_state_at,
+    assert_whole_tars,
+    kill_at_each,
+    markers,
+    wait_paused,
+)
 
 from mminstruct.cli import main
 from mminstruct.io import file_digests
@@ -54,17 +64,12 @@ def dataset(tmp_path_factory) -> Path:
     return root
 
 
+def build_args(dataset: Path, out: Path, *extra: str) -> list[str]:
+    return ["build", str(dataset / "job.yaml"), "--set", f"output.dir={out}", *extra]
+
+
 def command(dataset: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "mminstruct",
-        "build",
-        str(dataset / "job.yaml"),
-        "--set",
-        f"output.dir={out}",
-        *extra,
-    ]
+    return [sys.executable, "-m", "mminstruct", *build_args(dataset, out, *extra)]
 
 
 def build_once(
@@ -155,44 +160,74 @@ def test_resume_rebuilds_only_what_is_missing(dataset, reference, tmp_path):
     assert snapshot(out) == snapshot(reference)
 
 
-def complete_tars_only(out: Path) -> None:
-    """Every tar under a final name is whole: readable to the end, in whole tar records."""
-    for path in out.glob("shard-*.tar"):
-        assert path.stat().st_size % 10240 == 0, path
-        with tarfile.open(path) as tar:
-            for member in tar.getmembers():
-                assert len(tar.extractfile(member).read()) == member.size
+# Where each killed run stops (the n-th occurrence of a point, counted in that run); one more
+# run then finishes the build. See support/kill_points.py for the points.
+KILL_TRIALS = [
+    pytest.param([Stop("in_shard", 10)], id="inside-a-shard"),
+    pytest.param([Stop("shard_renamed", 5)], id="shard-renamed-marker-not-written"),
+    pytest.param([Stop("marker_pending", 12)], id="marker-half-written"),
+    pytest.param([Stop("finalizing")], id="during-finalize"),
+    *(
+        pytest.param(stops, id=name, marks=pytest.mark.slow)
+        for name, stops in {
+            "first-sample-then-last-shard": [Stop("in_shard", 1), Stop("in_shard", 118)],
+            "first-shard-renamed-then-its-marker": [
+                Stop("shard_renamed", 1),
+                Stop("marker_pending", 1),
+            ],
+            "last-marker-then-finalize": [Stop("marker_pending", 30), Stop("finalizing")],
+            "finalize-twice": [Stop("finalizing"), Stop("finalizing")],
+            "every-point-in-turn": [
+                Stop("in_shard", 50),
+                Stop("shard_renamed", 3),
+                Stop("marker_pending", 7),
+                Stop("finalizing"),
+            ],
+        }.items()
+    ),
+]
 
 
-@pytest.mark.parametrize("trial", range(8))
-def test_sigkill_at_random_moments_then_resume(dataset, reference, tmp_path, trial):
-    rng = random.Random(trial)
+@pytest.mark.parametrize("stops", KILL_TRIALS)
+def test_sigkill_at_chosen_points_then_resume(dataset, reference, tmp_path, stops):
+    """Each kill lands where it was aimed: the process is still running there, the disk
+    shows that moment, and SIGKILL ends it; the rerun gives the uninterrupted bytes."""
     out = tmp_path / "out"
-    for _ in range(rng.randrange(1, 3)):
-        process = subprocess.Popen(command(dataset, out, "-q"), stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 2.5))
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=60)
-        if out.exists():
-            complete_tars_only(out)
+    kill_at_each(build_args(dataset, out, "-q"), stops, out, units=30, handshakes=tmp_path)
     assert build_once(dataset, out, "-q").returncode == 0
+    assert not list(out.rglob("*.tmp"))
     assert snapshot(out) == snapshot(reference)
 
 
+def test_a_stop_the_build_never_reaches_fails_the_trial(dataset, tmp_path):
+    """A kill that cannot land where it is aimed is not counted as a trial: it fails."""
+    out, handshake = tmp_path / "out", tmp_path / "stop"
+    process = kill_points.start(build_args(dataset, out, "-q"), Stop("in_shard", 121), handshake)
+    with pytest.raises(
+        AssertionError, match=r"the build ended \(exit 0\) before reaching its stop"
+    ):
+        wait_paused(process, handshake)
+
+
 def test_sigterm_abandons_the_shard_and_says_how_to_resume(dataset, reference, tmp_path):
-    out = tmp_path / "out"
-    process = subprocess.Popen(command(dataset, out), stderr=subprocess.PIPE, text=True)
-    for line in process.stderr:
-        if "shards to build here" in line:
-            break
-    time.sleep(0.2)
-    process.send_signal(signal.SIGTERM)
-    _, rest = process.communicate(timeout=60)
-    if process.returncode == 0:
-        pytest.skip("the build finished before SIGTERM arrived")
-    assert process.returncode == 143
-    assert "stopped by SIGTERM" in rest and "rerun the same command to resume" in rest
-    assert not list(out.glob("*.tmp"))
-    complete_tars_only(out)
+    """SIGTERM while the 9th sample (the first of shard 2) was just added: the build
+    finishes the batch, drops the shard in progress and exits 143."""
+    out, handshake = tmp_path / "out", tmp_path / "stop"
+    with open(tmp_path / "stderr", "w") as stderr:
+        process = kill_points.start(
+            build_args(dataset, out), Stop("in_shard", 9), handshake, stderr=stderr
+        )
+        paused = wait_paused(process, handshake)
+        stem = assert_state_at(paused, out, units=30)
+        done = markers(out)
+        paused.terminate_and_release()
+        assert process.wait(timeout=60) == 143
+    message = (tmp_path / "stderr").read_text()
+    assert f"stopped by SIGTERM; {stem} was abandoned" in message
+    assert "rerun the same command to resume" in message and "Traceback" not in message
+    assert stem == "shard-000002" and done == {"shard-000000", "shard-000001"}
+    assert not list(out.rglob("*.tmp")) and not (out / f"{stem}.tar").exists()
+    assert markers(out) == done
+    assert_whole_tars(out)
     assert build_once(dataset, out, "-q").returncode == 0
     assert snapshot(out) == snapshot(reference)

@@ -1,19 +1,17 @@
 """Faults during a build: model backends that raise, hang or write garbage, servers that
-fail, and processes killed at random moments.
+fail, and processes killed at chosen points (support/kill_points.py).
 
 A word in each image's caption picks what the (fake) model does with that image's prompts
 (`FAULTS`); every other prompt gets a good completion for its task. The build must go on,
 reject exactly the faulty images with their reasons, stop early when most images fail,
-and, killed at any moment, resume to the same dataset an uninterrupted build makes.
+and, killed at any point, resume to the same dataset an uninterrupted build makes.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -25,6 +23,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from support import kill_points
+from support.kill_points import Stop, assert_state_at, kill_at_each, markers, wait_paused
+from support.scripted_decoding import SCRIPTED_ENV
+from support.scripted_decoding import good_answer as answer
 
 from mminstruct.checks.failures import FailureWatch, failure_window
 from mminstruct.cli import main
@@ -40,19 +42,6 @@ GARBAGE = "lorem ipsum dolor sit amet"  # no markers (unparseable), no sentence 
 
 
 # --------------------------------------------------------------------------- the fake model
-
-
-def answer(task: str, seed: int) -> str:
-    """A completion the parser keeps, different for each seed."""
-    n = seed % 997
-    if task == "detail":
-        return f"A dog stands in a green field on a sunny day, number {n}."
-    if task == "reasoning":
-        return (
-            "Question: Why might the dog be outside?\nAnswer: The sun is out, so the dog is "
-            f"probably enjoying the warm weather, number {n}."
-        )
-    return f"Question: What animal is in the field?\nAnswer: A dog is standing there, number {n}."
 
 
 def fault_of(request_text: str) -> str | None:
@@ -412,93 +401,103 @@ def served(tmp_path_factory, templates) -> Iterator[tuple[Path, Path, dict]]:
     stop(fake)
 
 
-def kill_and_resume(job: Path, reference: Path, env: dict, out: Path, seed: int) -> None:
-    """Kill a build 1-2 times at random points (after 0-9 finished shards, plus up to 0.2 s),
-    then let one finish: the result must be the uninterrupted build's, byte for byte."""
-    rng = random.Random(seed)
-    for _ in range(rng.randrange(1, 3)):
-        process = subprocess.Popen(
-            command(job, "-q", "--set", f"output.dir={out}"), stderr=subprocess.DEVNULL, env=env
-        )
-        wait_for_shards(process, out, rng.randrange(0, 10))
-        time.sleep(rng.uniform(0, 0.2))
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=60)
+def build_args(job: Path, out: Path, *extra: str) -> list[str]:
+    return ["build", str(job), "--set", f"output.dir={out}", *extra]
+
+
+def kill_and_resume(
+    job: Path, reference: Path, env: dict, out: Path, stops: list[Stop], units: int
+) -> None:
+    """Kill a build at each stop in turn (checking that it was still running there and what
+    the disk shows), then let one finish: the result must be the uninterrupted build's,
+    byte for byte."""
+    args = build_args(job, out, "-q")
+    kill_at_each(args, stops, out, units, handshakes=out.parent, env=env)
     result = subprocess.run(
-        command(job, "-q", "--set", f"output.dir={out}"),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
+        kill_points.wrapped(args), capture_output=True, text=True, env=env, timeout=300
     )
     assert result.returncode == 0, result.stderr
+    assert not list(out.rglob("*.tmp"))
     assert snapshot(out) == snapshot(reference)
 
 
-def wait_for_shards(process: subprocess.Popen, out: Path, count: int) -> None:
-    """Until `count` shards are marked done under `out` (or the process ends)."""
-    deadline = time.monotonic() + 60
-    while process.poll() is None and time.monotonic() < deadline:
-        if len(list((out / "_parts").glob("shard-*.stats.json"))) >= count:
-            return
-        time.sleep(0.01)
+SERVED_UNITS = 12  # 24 images, 2 a shard; images 6 and 18 are rejected, so 22 samples
 
 
-def test_openai_build_killed_at_random_moments_resumes_to_the_same_dataset(served, tmp_path):
+def test_openai_build_killed_at_chosen_points_resumes_to_the_same_dataset(served, tmp_path):
     job, reference, env = served
-    kill_and_resume(job, reference, env, tmp_path / "out", seed=100)
+    stops = [Stop("in_shard", 5), Stop("marker_pending", 4)]
+    kill_and_resume(job, reference, env, tmp_path / "out", stops, SERVED_UNITS)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("trial", range(1, 9))
-def test_openai_build_killed_more_times(served, tmp_path, trial):
+@pytest.mark.parametrize(
+    "stops",
+    [
+        [Stop("in_shard", 1)],
+        [Stop("in_shard", 22)],
+        [Stop("shard_renamed", 1), Stop("shard_renamed", 11)],
+        [Stop("marker_pending", 12)],
+        [Stop("finalizing")],
+        [Stop("marker_pending", 6), Stop("in_shard", 3), Stop("finalizing")],
+        [Stop("finalizing"), Stop("finalizing")],
+        [Stop("shard_renamed", 7), Stop("marker_pending", 1), Stop("in_shard", 8)],
+    ],
+    ids=lambda stops: "+".join(f"{s.point}{s.n}" for s in stops),
+)
+def test_openai_build_killed_at_more_points(served, tmp_path, stops):
     job, reference, env = served
-    kill_and_resume(job, reference, env, tmp_path / "out", seed=100 + trial)
+    kill_and_resume(job, reference, env, tmp_path / "out", stops, SERVED_UNITS)
 
 
 def test_openai_build_stopped_by_sigterm_resumes_to_the_same_dataset(served, tmp_path):
+    """SIGTERM while shard 1 is being written (one batch a shard): the build finishes that
+    shard, abandons shard 2 before it starts and exits 143; kills and a rerun then give
+    the uninterrupted bytes."""
     job, reference, env = served
-    out = tmp_path / "out"
-    process = subprocess.Popen(
-        command(job, "--set", f"output.dir={out}"), stderr=subprocess.PIPE, text=True, env=env
-    )
-    for line in process.stderr:
-        if "shards to build here" in line:
-            break
-    time.sleep(0.3)
-    process.send_signal(signal.SIGTERM)
-    _, rest = process.communicate(timeout=60)
-    if process.returncode == 0:
-        pytest.skip("the build finished before SIGTERM arrived")
-    assert process.returncode == 143 and "stopped by SIGTERM" in rest
-    assert not list(out.glob("*.tmp"))
-    kill_and_resume(job, reference, env, out, seed=7)
+    out, handshake = tmp_path / "out", tmp_path / "stop"
+    with open(tmp_path / "stderr", "w") as stderr:
+        args = build_args(job, out)
+        process = kill_points.start(args, Stop("in_shard", 3), handshake, env, stderr=stderr)
+        paused = wait_paused(process, handshake)
+        assert assert_state_at(paused, out, SERVED_UNITS) == "shard-000001"
+        paused.terminate_and_release()
+        assert process.wait(timeout=60) == 143
+    message = (tmp_path / "stderr").read_text()
+    assert "stopped by SIGTERM; shard-000002 was abandoned" in message
+    assert markers(out) == {"shard-000000", "shard-000001"}
+    assert not list(out.rglob("*.tmp"))
+    kill_and_resume(job, reference, env, out, [Stop("shard_renamed", 2)], SERVED_UNITS)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("trial", range(2))
-def test_hf_build_killed_at_random_moments_resumes_to_the_same_dataset(
-    tmp_path_factory, templates, tmp_path, trial
+@pytest.mark.parametrize(
+    "stops",
+    [[Stop("in_shard", 2)], [Stop("shard_renamed", 1), Stop("finalizing")]],
+    ids=["inside-a-shard", "renamed-then-finalize"],
+)
+def test_hf_build_killed_at_chosen_points_resumes_to_the_same_dataset(
+    tmp_path_factory, templates, tmp_path, stops
 ):
-    """The same with a real (tiny, random-weight) transformers model in each process."""
+    """The same with a real (tiny, random-weight) transformers model in each process; its
+    noise is replaced by well-formed answers after decoding (support/scripted_decoding.py),
+    so the shards hold samples."""
     pytest.importorskip("transformers")
     from tiny_models import make_tiny_causal_lm
 
     model = make_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"))
-    settings = {"model": str(model), "temperature": 0, "max_new_tokens": 12}
+    settings = {"model": str(model), "temperature": 0, "max_new_tokens": 4}
     job = make_dataset(tmp_path / "data", ["fine"] * 8, templates, generator=settings)
     reference = tmp_path / "reference"
-    env = dict(os.environ)
+    env = {**os.environ, SCRIPTED_ENV: "1"}
     result = subprocess.run(
-        command(job, "-q", "--set", f"output.dir={reference}"),
+        kill_points.wrapped(build_args(job, reference, "-q")),
         capture_output=True,
         text=True,
+        env=env,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    rng = random.Random(trial)
-    process = subprocess.Popen(command(job, "-q", "--set", f"output.dir={tmp_path / 'out'}"))
-    time.sleep(rng.uniform(1.0, 6.0))  # while torch and the model load
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=60)
-    kill_and_resume(job, reference, env, tmp_path / "out", seed=trial)
+    stats, _ = results(reference)
+    assert stats["images_written"] == 8 and len(list(reference.glob("shard-*.tar"))) == 2
+    kill_and_resume(job, reference, env, tmp_path / "out", stops, units=2)

@@ -112,30 +112,41 @@ def claim_output(out_dir: Path, current: str, force: bool) -> Iterator[None]:
 
     Every build holds a shared lock on `_parts/.running` until it ends (the kernel drops it
     if the process dies). A build with another config may take the folder over only when no
-    build holds that lock; it is refused, before it writes anything, while one runs. Finished
-    shards of another config are refused later by `done_units` (unless `force`).
+    build holds that lock: it is refused, before it writes anything, while one runs, and
+    (unless `force`) while shards of another config are there. Builds of the same config
+    (ranks, reruns) share the folder. Claims are made one at a time (`_parts/.claim`).
     """
     try:
-        fd = os.open(out_dir / PARTS / ".running", os.O_RDWR | os.O_CREAT, 0o666)
+        running = os.open(out_dir / PARTS / ".running", os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as exc:
         raise MminstructError(
             f"cannot write to output.dir {out_dir} ({exc.strerror}); choose a writable folder"
         ) from None
     try:
-        _take(fd, out_dir, current, force)
+        with _exclusive(out_dir / PARTS / ".claim"):
+            _take(running, out_dir, current, force)
         yield
     finally:
-        os.close(fd)  # releases the lock
+        os.close(running)  # releases the lock
 
 
-def _take(fd: int, out_dir: Path, current: str, force: bool) -> None:
-    """Take the shared lock. Claiming the folder for a new fingerprint needs it to itself
-    (no build running) and, unless `force`, no finished shards of another config."""
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _take(running: int, out_dir: Path, current: str, force: bool) -> None:
+    """Take the shared lock on `running`; a new fingerprint first needs the folder to itself."""
     path = out_dir / PARTS / CLAIM
     claimed = path.read_text(encoding="utf-8").strip() if path.is_file() else None
     if claimed != current:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise MminstructError(
                 f"{out_dir} is being built right now from a different config or input "
@@ -145,7 +156,7 @@ def _take(fd: int, out_dir: Path, current: str, force: bool) -> None:
         if not force:
             _refuse_other_shards(out_dir, current)
         write_atomic(path, current + "\n")
-    fcntl.flock(fd, fcntl.LOCK_SH)  # same-config builds (other ranks, reruns) share it
+    fcntl.flock(running, fcntl.LOCK_SH)  # held while the build runs; same-config builds share it
 
 
 def _refuse_other_shards(out_dir: Path, current: str) -> None:

@@ -12,13 +12,19 @@ from mminstruct.publish.finalize import (
     finalize,
     finalize_when_complete,
 )
-from mminstruct.publish.recount import disagreements, index_disagreements, recount
+from mminstruct.publish.recount import (
+    consumer_disagreements,
+    disagreements,
+    index_disagreements,
+    recount,
+)
 
 __all__ = [
     "FORMATS",
     "SOURCE_REJECTS",
     "WIDS_INDEX",
     "Exported",
+    "consumer_disagreements",
     "disagreements",
     "export",
     "finalize",

@@ -2,7 +2,9 @@
 
 The run's bookkeeping (`stats.json`, the wids index) is compared with what the shard files
 actually hold; every disagreement is named by its key. Rejections and object categories
-are not in the shards, so they are not recounted.
+are not in the shards, so they are not recounted. The shards are also read the way a
+consumer reads them, with webdataset itself: it must see every sample, each with its JSON
+and one image (`consumer_disagreements`).
 """
 
 from __future__ import annotations
@@ -142,3 +144,27 @@ def _keyed(counts: Counter) -> dict[str, int]:
 def _short(value: Any) -> str:
     text = json.dumps(value, sort_keys=True) if value is not None else "nothing"
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def consumer_disagreements(out_dir: Path) -> list[str]:
+    """Where webdataset, reading the shards as a training job would, does not see exactly
+    the samples our own reader finds: each key once, with its JSON and one image."""
+    import webdataset as wds
+
+    ours = [s.key for path in shard_paths(out_dir) for s in iter_samples(path, images=False)]
+    urls = [str(path) for path in shard_paths(out_dir)]
+    seen, problems = [], []
+    for sample in wds.WebDataset(urls, shardshuffle=False, empty_check=False):
+        key = sample["__key__"]
+        seen.append(key)
+        images = [ext for ext in sample if ext in ("jpg", "png", "webp", "gif", "bmp")]
+        if "json" not in sample or len(images) != 1:
+            kinds = sorted(k for k in sample if not k.startswith("__"))
+            problems.append(f"webdataset reads sample {key} with {kinds}, not json + one image")
+    if Counter(seen) != Counter(ours):
+        missing, extra = Counter(ours) - Counter(seen), Counter(seen) - Counter(ours)
+        problems.append(
+            f"webdataset sees {len(seen)} samples, the shards hold {len(ours)} "
+            f"(missing: {sorted(missing)[:5]}, unexpected: {sorted(extra)[:5]})"
+        )
+    return problems

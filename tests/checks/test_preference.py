@@ -1,7 +1,9 @@
 """Preference pairs: the rejected answer contradicts the annotations, the chosen does not.
 
 Every pair is checked against the annotations it was made from, on the bundled demo, on
-real COCO excerpts and on real Visual Genome excerpts, for every error kind.
+real COCO excerpts and on real Visual Genome excerpts, for every error kind, by
+`support/planted_truth.py`: its own reading of boxes and relations, never the grounding
+checks that chose the pair.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from pathlib import Path
 import pytest
 from mminstruct.converters import READERS
 from PIL import Image
+from support.planted_truth import truth
 
+from mminstruct.checks import preference
 from mminstruct.checks.grounding import check_text, facts
 from mminstruct.checks.preference import (
-    CONFIRMED_BY,
     ERROR_KINDS,
+    Planted,
+    add_preference_pairs,
     plant_count,
     plant_object,
     plant_position,
@@ -50,18 +55,28 @@ def pairs_of(config) -> list[tuple[ImageRecord, Instruction, dict]]:
     ]
 
 
-def assert_pair_is_sound(record: ImageRecord, instruction: Instruction, pair: dict) -> None:
-    """The chosen answer is the instruction's own and passes; the rejected one is caught
-    for the planted kind of error, and differs from the chosen where the detail says."""
-    assert pair["chosen"] == instruction.turns[pair["turn"]][1]
-    assert check_text(record, pair["chosen"]) == []
-    kinds = {f.kind for f in check_text(record, pair["rejected"])}
-    assert kinds & set(CONFIRMED_BY[pair["error"]["kind"]]), (pair, kinds)
-    assert pair["rejected"] != pair["chosen"]
+def undone(pair: dict) -> dict:
+    """The pair with its change undone: the rejected answer offered as the chosen one."""
     error = pair["error"]
-    start, end = error["span"]  # exactly one span of the chosen answer was changed
-    assert pair["chosen"][start:end] == error["original"] != error["replacement"]
-    assert pair["chosen"][:start] + error["replacement"] + pair["chosen"][end:] == pair["rejected"]
+    start = error["span"][0]
+    span = [start, start + len(error["replacement"])]
+    flipped = {**error, "original": error["replacement"], "replacement": error["original"]}
+    return {
+        **pair,
+        "chosen": pair["rejected"],
+        "rejected": pair["chosen"],
+        "error": {**flipped, "span": span},
+    }
+
+
+def assert_pair_is_sound(record: ImageRecord, instruction: Instruction, pair: dict) -> None:
+    """The chosen answer is the instruction's own; the rejected one is it with exactly the
+    recorded change, and the annotations show that change to be an error of the planted kind.
+    `truth` reads boxes and relations by its own rules, never the package's grounding checks
+    (which chose the pair); the same change undone must not pass it, so it can tell."""
+    assert pair["chosen"] == instruction.turns[pair["turn"]][1]
+    assert truth(record, pair) == [], pair
+    assert truth(record, undone(pair)) != [], pair
 
 
 # --------------------------------------------------------------------------- real data
@@ -223,17 +238,24 @@ def test_nothing_to_plant_gives_nothing():
     assert planted(plant_relation, "A spoon and a bowl.") is None
 
 
-def test_an_unconfirmed_error_is_dropped_and_counted():
-    record = kitchen()  # the spoon sits in the middle: flipping its side proves nothing
-    instruction = Instruction(
-        "conversation", (("Where is the spoon?", "The spoon is in the center, left of the bowl."),)
+def same_number_in_digits(text: str, record, known, rng) -> Planted:
+    """A planter whose change is no error: "two" becomes "2"."""
+    start = text.index("two")
+    return Planted(
+        text.replace("two", "2", 1), "count", "not an error", start, start + 3, "two", "2"
     )
-    options = PreferenceTask(enabled=True, errors=("position",))
-    pairs, dropped = preference_pairs(record, instruction, options, random.Random(0))
-    if pairs:  # if the checks do catch it, the pair must be sound
-        assert_pair_is_sound(record, instruction, pairs[0])
-    else:
-        assert dropped == {"unconfirmed_position": 1}
+
+
+def test_an_unconfirmed_error_is_dropped_and_counted(monkeypatch):
+    instruction = Instruction("conversation", (("How many cups?", "There are two cups."),))
+    options = PreferenceTask(enabled=True, errors=("count",))
+    pairs, dropped = preference_pairs(kitchen(), instruction, options, random.Random(0))
+    assert [p["rejected"] for p in pairs] == ["There are three cups."] and not dropped
+    assert_pair_is_sound(kitchen(), instruction, pairs[0])
+    # The same answer with a change that says the same thing: the checks cannot confirm it.
+    monkeypatch.setitem(preference.PLANTERS, "count", same_number_in_digits)
+    pairs, dropped = preference_pairs(kitchen(), instruction, options, random.Random(0))
+    assert pairs == [] and dropped == {"unconfirmed_count": 1}
 
 
 def test_an_ungrounded_answer_is_never_chosen():
@@ -288,16 +310,26 @@ def test_build_writes_pairs_with_their_prompt_and_counts_them(tmp_path):
     assert stats["preference"]["by_kind"] == dict(written)
 
 
-def test_generated_counts_drops(tmp_path):
+def test_generated_counts_drops(monkeypatch):
+    monkeypatch.setitem(preference.PLANTERS, "count", same_number_in_digits)
+    turns = (("How many cups?", "There are two cups."), ("And forks?", "There are five forks."))
+    generated = Generated([Instruction("conversation", turns)])
+    options = PreferenceTask(enabled=True, errors=("count",), pairs=2)
+    result = add_preference_pairs(kitchen(), generated, options, seed=0)
+    assert result.preference_dropped == {"unconfirmed_count": 1, "chosen_ungrounded": 1}
+    assert result.instructions[0].preference == ()
+
+
+def test_demo_drops_are_counted_by_reason():
     config = load_config("demo", PAIRS)
     records = records_of(config)
-    results: list[Generated] = generate_batch(
-        make_generator(config), config, records, [b""] * len(records)
-    )
+    results = generate_batch(make_generator(config), config, records, [b""] * len(records))
     dropped = Counter()
     for result in results:
         dropped.update(result.preference_dropped)
-    assert all(key.startswith(("unconfirmed_", "chosen_ungrounded")) for key in dropped)
+    assert sum(dropped.values()) > 0, "the demo drops some planted errors"
+    reasons = {f"unconfirmed_{kind}" for kind in ERROR_KINDS} | {"chosen_ungrounded"}
+    assert set(dropped) <= reasons, dropped
 
 
 # --------------------------------------------------------------------------- model rewrite
@@ -353,8 +385,10 @@ def test_model_rewrites_are_kept_when_confirmed_and_counted_when_not():
             for pair in instruction.preference:
                 if pair["error"].get("rewritten"):
                     rewritten += 1
-                    kinds = {f.kind for f in check_text(record, pair["rejected"])}
-                    assert kinds & set(CONFIRMED_BY[pair["error"]["kind"]])
+                    # The stand-in made the asked change where it first found the original.
+                    at = pair["chosen"].index(pair["error"]["original"])
+                    span = [at, at + len(pair["error"]["original"])]
+                    assert truth(record, {**pair, "error": {**pair["error"], "span": span}}) == []
     assert rewritten == (made + 1) // 2 and dropped == made // 2
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import tarfile
 from collections import Counter
 from pathlib import Path
@@ -200,9 +201,11 @@ def add_members(shard: Path, members: list[tarfile.TarInfo], data: bytes = b"att
             tar.addfile(member, io.BytesIO(data) if member.isreg() else None)
 
 
-def crafted(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+def crafted(
+    name: str, kind: bytes = tarfile.REGTYPE, link: str = "", size: int = 0
+) -> tarfile.TarInfo:
     member = tarfile.TarInfo(name)
-    member.type, member.linkname = kind, link
+    member.type, member.linkname, member.size = kind, link, size
     return member
 
 
@@ -339,3 +342,25 @@ def test_dpo_checker_names_each_problem(tmp_path):
         "record 11 (id None): must be a JSON object, got str",
     ]
     assert problems == expected
+
+
+def test_stats_reads_the_shards_as_webdataset_does(demo, tmp_path, capsys):
+    """`stats` also reads every shard with webdataset itself: a sample a training job would see
+    differently (here one with two images) is named."""
+    from mminstruct.publish import consumer_disagreements
+
+    assert consumer_disagreements(demo) == []
+    out = tmp_path / "out"
+    shutil.copytree(demo, out)
+    shard = out / "shard-000000.tar"
+    with tarfile.open(demo / "shard-000000.tar") as source, tarfile.open(shard, "w") as tar:
+        members = source.getmembers()
+        first = members[0].name.partition(".")[0]
+        for member in members:
+            tar.addfile(member, source.extractfile(member))
+            if member is members[1]:  # a second image beside the first sample's own
+                tar.addfile(crafted(f"{first}.webp", size=3), io.BytesIO(b"abc"))
+    problems = consumer_disagreements(out)
+    assert problems and f"sample {first} with" in problems[0]
+    assert main(["stats", str(out)]) == 1
+    assert "not json + one image" in capsys.readouterr().out
