@@ -60,3 +60,24 @@ def vg_subset() -> Path:
             f"Visual Genome subset not found at {root} (objects.json, relationships.json, region_graphs.json)"
         )
     return root
+
+
+@pytest.fixture(scope="session")
+def lm_dir(tmp_path_factory) -> Path:
+    """A tiny random-weight Llama with its tokenizer, saved once per test session (tests that
+    change a model folder copy it first)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from tiny_models import make_tiny_causal_lm
+
+    return make_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"))
+
+
+@pytest.fixture(scope="session")
+def vlm_dir(tmp_path_factory) -> Path:
+    """A tiny random-weight LLaVA with its processor, saved once per test session."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from tiny_models import make_tiny_vlm
+
+    return make_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"))

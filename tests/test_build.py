@@ -12,6 +12,7 @@ import pytest
 import webdataset as wds
 import yaml
 from pycocotools.coco import COCO
+from support.shards import without_nulls
 
 from mminstruct.cli import main
 
@@ -176,14 +177,6 @@ def test_loads_with_hf_datasets_from_the_card(tmp_path):
         "webdataset", data_files={"train": files}, features=features, split="train"
     )
     assert len(plain) == stats["images_written"]
-
-
-def without_nulls(value):
-    if isinstance(value, dict):
-        return {k: without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [without_nulls(v) for v in value]
-    return value
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -477,15 +477,12 @@ def test_openai_build_stopped_by_sigterm_resumes_to_the_same_dataset(served, tmp
     ids=["inside-a-shard", "renamed-then-finalize"],
 )
 def test_hf_build_killed_at_chosen_points_resumes_to_the_same_dataset(
-    tmp_path_factory, templates, tmp_path, stops
+    lm_dir, templates, tmp_path, stops
 ):
     """The same with a real (tiny, random-weight) transformers model in each process; its
     noise is replaced by well-formed answers after decoding (support/scripted_decoding.py),
     so the shards hold samples."""
-    pytest.importorskip("transformers")
-    from tiny_models import make_tiny_causal_lm
-
-    model = make_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"))
+    model = lm_dir
     settings = {"model": str(model), "temperature": 0, "max_new_tokens": 4}
     job = make_dataset(tmp_path / "data", ["fine"] * 8, templates, generator=settings)
     reference = tmp_path / "reference"

@@ -17,7 +17,6 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tiny_models import make_tiny_causal_lm, make_tiny_vlm
 
 from mminstruct.cli import main
 
@@ -44,16 +43,6 @@ def templates(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory) -> Path:
-    return make_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"))
-
-
-@pytest.fixture(scope="module")
-def tiny_vlm(tmp_path_factory) -> Path:
-    return make_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"))
-
-
 def build(out: Path, backend: str, model: Path, templates: Path, *extra: str) -> dict:
     args = ["build", "demo", "-q", "--limit", "6", "--set", f"output.dir={out}"]
     args += ["--set", f"generator.templates={templates}"]
@@ -74,8 +63,8 @@ def rejects(out: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("backend", ["hf", "hf-vlm"])
-def test_every_image_accounted_for_with_reasons(tmp_path, backend, tiny_lm, tiny_vlm, templates):
-    model = tiny_lm if backend == "hf" else tiny_vlm
+def test_every_image_accounted_for_with_reasons(tmp_path, backend, lm_dir, vlm_dir, templates):
+    model = lm_dir if backend == "hf" else vlm_dir
     stats = build(tmp_path / "out", backend, model, templates)
     assert stats["images_in"] == 6 == stats["images_written"] + stats["images_rejected"]
     rows = rejects(tmp_path / "out")
@@ -88,15 +77,15 @@ def test_every_image_accounted_for_with_reasons(tmp_path, backend, tiny_lm, tiny
     assert all(r["reason"] == "no_instructions" for r in images)
 
 
-def test_greedy_batching_gives_the_same_dataset(tmp_path, tiny_lm, templates):
-    one = build(tmp_path / "b1", "hf", tiny_lm, templates, "--set", "generator.batch_size=1")
-    three = build(tmp_path / "b3", "hf", tiny_lm, templates, "--set", "generator.batch_size=3")
+def test_greedy_batching_gives_the_same_dataset(tmp_path, lm_dir, templates):
+    one = build(tmp_path / "b1", "hf", lm_dir, templates, "--set", "generator.batch_size=1")
+    three = build(tmp_path / "b3", "hf", lm_dir, templates, "--set", "generator.batch_size=3")
     assert shards(tmp_path / "b1") == shards(tmp_path / "b3")
     assert rejects(tmp_path / "b1") == rejects(tmp_path / "b3")
     assert one == three
 
 
-def test_kept_instructions_record_their_provenance(tmp_path, tiny_lm, templates, monkeypatch):
+def test_kept_instructions_record_their_provenance(tmp_path, lm_dir, templates, monkeypatch):
     from mminstruct.generate.backends import hf
 
     # Let the random model "answer" well-formed text so that something is kept.
@@ -108,11 +97,11 @@ def test_kept_instructions_record_their_provenance(tmp_path, tiny_lm, templates,
         return [completion(answer) for _ in batch]
 
     monkeypatch.setattr(hf.HFBackend, "_generate", scripted, raising=True)
-    stats = build(tmp_path / "out", "hf", tiny_lm, templates, "--set", "tasks.detail.enabled=false")
+    stats = build(tmp_path / "out", "hf", lm_dir, templates, "--set", "tasks.detail.enabled=false")
     assert stats["instructions"]["conversation"] == 6
     record = _first_record(tmp_path / "out")
     stamp = record["instructions"][0]["generator"]
-    assert stamp["backend"] == "hf" and stamp["model"] == str(tiny_lm)
+    assert stamp["backend"] == "hf" and stamp["model"] == str(lm_dir)
     assert stamp["template"] == "conversation.yaml" and len(stamp["template_sha256"]) == 16
     assert stamp["template_sha256"] != _shipped_sha("conversation")  # the user's own templates
     assert stamp["temperature"] == 0 and stamp["max_new_tokens"] == 24 and "seed" in stamp

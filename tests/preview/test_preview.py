@@ -269,14 +269,15 @@ def model_config(backend: str, model: Path, templates: Path):
     )
 
 
-def test_model_preview_shows_exact_messages_tokens_and_raw_completions(tmp_path, templates, capsys):
+def test_model_preview_shows_exact_messages_tokens_and_raw_completions(
+    tmp_path, templates, capsys, lm_dir
+):
     pytest.importorskip("transformers")
-    from tiny_models import make_tiny_causal_lm
 
     from mminstruct.context.render import render_context
     from mminstruct.generate.prompts import build_messages, load_task_templates
 
-    config = model_config("hf", make_tiny_causal_lm(tmp_path / "lm"), templates)
+    config = model_config("hf", lm_dir, templates)
     record = find_record(config, "3")
     result = preview(config, record)
     assert {c.task for c in result.calls} == set(SHORT)
@@ -294,7 +295,7 @@ def test_model_preview_shows_exact_messages_tokens_and_raw_completions(tmp_path,
     finals = [c for c in result.calls if c.attempt == 1 and c.verdict.startswith("rejected")]
     assert all(c.completion in raw for c in finals)  # the raw completion is what was rejected
     args = ["preview", "demo", "--image-id", "3", "--out", str(tmp_path / "o")]
-    args += ["--set", "generator.backend=hf", "--set", f"generator.model={tmp_path / 'lm'}"]
+    args += ["--set", "generator.backend=hf", "--set", f"generator.model={lm_dir}"]
     args += ["--set", f"generator.templates={templates}", "--set", "generator.max_new_tokens=16"]
     assert main(args) == 0
     text = capsys.readouterr().out
@@ -304,11 +305,10 @@ def test_model_preview_shows_exact_messages_tokens_and_raw_completions(tmp_path,
     assert "completion (" in text and "-> " in text
 
 
-def test_vlm_preview_of_a_bare_image_works_from_pixels_alone(tmp_path, templates):
+def test_vlm_preview_of_a_bare_image_works_from_pixels_alone(tmp_path, templates, vlm_dir):
     pytest.importorskip("transformers")
-    from tiny_models import make_tiny_vlm
 
-    config = model_config("hf-vlm", make_tiny_vlm(tmp_path / "vlm"), templates)
+    config = model_config("hf-vlm", vlm_dir, templates)
     result = preview(config, bare_record(SAMPLE / "000000000004.jpg"))
     assert result.context == "" and result.calls
     assert all(c.with_image and c.messages[-1]["content"] == "Seen: " for c in result.calls)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from support.shards import shard_records, without_nulls
 
 from mminstruct.cli import main
 from mminstruct.config import config_to_dict, load_config
@@ -32,24 +32,6 @@ def demo(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("card") / "out"
     build(out)
     return out
-
-
-def shard_records(out: Path) -> dict[str, dict]:
-    records = {}
-    for shard in sorted(out.glob("shard-*.tar")):
-        with tarfile.open(shard) as tar:
-            for member in tar:
-                if member.name.endswith(".json"):
-                    records[member.name[:-5]] = json.loads(tar.extractfile(member).read())
-    return records
-
-
-def without_nulls(value):
-    if isinstance(value, dict):
-        return {k: without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [without_nulls(v) for v in value]
-    return value
 
 
 def test_card_parses_on_the_hub_and_its_header_round_trips(demo):

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.shards import shard_records
 
 from mminstruct.cli import main
 
@@ -30,18 +30,6 @@ OWN_FIELDS = {
     "hf-vlm": {"batch_seed", "batch_size"},
     "openai": {"attempts", "completion_tokens"},
 }
-
-
-def shard_records(out: Path) -> dict[str, dict]:
-    records = {}
-    for shard in sorted(out.glob("shard-*.tar")):
-        with tarfile.open(shard) as tar:
-            for member in tar:
-                if member.name.endswith(".json"):
-                    records[member.name[: -len(".json")]] = json.loads(
-                        tar.extractfile(member).read()
-                    )
-    return records
 
 
 def differences(written: Any, loaded: Any, path: str = "json") -> Iterator[str]:
@@ -142,11 +130,8 @@ def scripted_decoding(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("backend", ["hf", "hf-vlm"])
-def test_hf_builds_load_every_field(backend, tmp_path, scripted_decoding):
-    from tiny_models import make_tiny_causal_lm, make_tiny_vlm
-
-    make = make_tiny_causal_lm if backend == "hf" else make_tiny_vlm
-    model = make(tmp_path / "model")
+def test_hf_builds_load_every_field(backend, tmp_path, scripted_decoding, request):
+    model = request.getfixturevalue("lm_dir" if backend == "hf" else "vlm_dir")
     templates = tmp_path / "templates"
     templates.mkdir()
     for task in ("conversation", "detail", "reasoning"):

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from PIL import Image  # noqa: E402
-from tiny_models import make_tiny_causal_lm, make_tiny_tokenizer, make_tiny_vlm  # noqa: E402
+from tiny_models import make_tiny_tokenizer  # noqa: E402
 
 from mminstruct.config import GeneratorConfig  # noqa: E402
 from mminstruct.errors import MminstructError  # noqa: E402
@@ -36,18 +36,6 @@ QUESTIONS = [
     "How many dogs are playing in the green grass of the park?",
     "What color is the bus?",
 ]
-
-
-@pytest.fixture(scope="module")
-def lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random Llama with its tokenizer, built once for this module."""
-    return make_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"))
-
-
-@pytest.fixture(scope="module")
-def vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random LLaVA with its processor, built once for this module."""
-    return make_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"))
 
 
 def request(question: str, seed: int = 0, image: bytes | None = None) -> Request:

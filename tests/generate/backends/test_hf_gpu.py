@@ -25,7 +25,6 @@ pytestmark = [
 ]
 
 from PIL import Image  # noqa: E402
-from tiny_models import make_tiny_causal_lm, make_tiny_vlm  # noqa: E402
 
 from mminstruct.config import GeneratorConfig  # noqa: E402
 from mminstruct.generate.backends import Request, hf  # noqa: E402
@@ -34,16 +33,6 @@ from mminstruct.generate.backends.hf_vlm import HFVisionBackend  # noqa: E402
 
 OOM_BATCH = 256  # prompts in the batch that must run out of the capped memory
 HALF_PRECISION = ["float16", "bfloat16"]
-
-
-@pytest.fixture(scope="module")
-def lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"))
-
-
-@pytest.fixture(scope="module")
-def vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"))
 
 
 @pytest.fixture(autouse=True)
