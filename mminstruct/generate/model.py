@@ -1,10 +1,11 @@
 """Instructions written by a model (the LLaVA-Instruct method).
 
 For each image, task and sample: render the task's context, build the chat messages
-(system, few-shot pairs, query), complete all prompts of a batch in one backend call,
-parse each completion, retry a rejected one once with a new seed, and drop questions
-already asked. Every kept instruction records how it was made; every rejection keeps the
-raw completion.
+(system, few-shot pairs, query), complete the prompts (in-process backends: all prompts of a
+batch in one call; server backends: streamed one request at a time across batches by
+`scheduler.py`), parse each completion, retry a rejected one once with a new seed, and drop
+questions already asked. Every kept instruction records how it was made; every rejection
+keeps the raw completion.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import dataclasses
 import logging
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from mminstruct.config import Config
 from mminstruct.context import render_context
@@ -22,6 +24,7 @@ from mminstruct.errors import MminstructError
 from mminstruct.generate.backends import Backend, Completion, Request, make_backend
 from mminstruct.generate.parse import Parsed, parse_completion
 from mminstruct.generate.prompts import build_messages, detail_questions, load_task_templates
+from mminstruct.generate.scheduler import Batch, one_batch_at_a_time, stream_requests
 from mminstruct.keys import derived_seed, image_seed
 from mminstruct.records import Generated, ImageRecord, Instruction, Rejection
 from mminstruct.redact import redact_text
@@ -30,6 +33,9 @@ from mminstruct.resources import resolve_path
 TASKS = ("conversation", "detail", "reasoning")
 _WORDS = re.compile(r"[a-z0-9]+")
 MAX_ERROR_CHARS = 500  # a backend's exception message is cut here in the rejects file
+STREAM_BACKENDS = ("openai",)  # server backends: requests stream across batches (scheduler.py)
+WINDOW_PER_REQUEST = 4  # images queued per request in flight (at least 2 batches' worth)
+T = TypeVar("T")
 
 log = logging.getLogger("mminstruct")
 
@@ -38,7 +44,7 @@ log = logging.getLogger("mminstruct")
 class _Job:
     """One prompt: which image, task and sample it is for, and its seed."""
 
-    index: int  # position of the record in the batch
+    index: int  # position of the record in the batch (or in the stream)
     task: str
     sample: int
     attempt: int
@@ -79,21 +85,57 @@ class ModelGenerator:
         jobs = []
         for index, record in enumerate(batch):
             image = images[index] if images is not None else None
-            jobs += self._jobs(index, record, image, results[index])
+            jobs += self.plan(index, record, image, results[index])
         outcomes = self._complete(jobs)
-        if self.config.generator.retry:
-            for failed in (o for o in outcomes if o.parsed.reason):  # tokens spent all the same
-                results[failed.job.index].tokens += failed.completion.completion_tokens
-            retries = [_retry(o.job) for o in outcomes if o.parsed.reason]
-            retried = {(o.job.index, o.job.task, o.job.sample): o for o in self._complete(retries)}
-            outcomes = [retried.get((o.job.index, o.job.task, o.job.sample), o) for o in outcomes]
-        for outcome in outcomes:
-            self._collect(batch[outcome.job.index], outcome, results[outcome.job.index])
+        failed = [o for o in outcomes if o.parsed.reason] if self.config.generator.retry else []
+        retried = {_slot(o.job): o for o in self._complete([_retry(o.job) for o in failed])}
+        outcomes = [retried.get(_slot(o.job), o) for o in outcomes]
+        for index, record in enumerate(batch):
+            mine = [o for o in outcomes if o.job.index == index]
+            self.finish(record, [o for o in failed if o.job.index == index], mine, results[index])
         return results
 
-    def _jobs(
+    def generate_stream(self, batches: Iterable[Batch[T]]) -> Iterator[tuple[T, list[Generated]]]:
+        """`(batch.carry, results)` per batch, in order. On a server backend the requests of
+        many batches stay in flight (`scheduler.py`); the in-process ones go a batch at a time."""
+        if self.backend.name not in STREAM_BACKENDS or not hasattr(self.backend, "complete_one"):
+            return one_batch_at_a_time(self, batches)
+        generator = self.config.generator
+        window = max(2 * generator.batch_size, WINDOW_PER_REQUEST * generator.concurrency)
+        return stream_requests(self, batches, generator.concurrency, window)
+
+    # ------------------------------------------------------------------ one image, one job
+
+    def attempt(self, job: _Job) -> _Outcome:
+        """One job asked alone (from a worker thread) and its completion parsed."""
+        completion = self._ask_one(job.request)
+        return _Outcome(job, completion, _parse(job.task, completion))
+
+    def retry_of(self, outcome: _Outcome) -> _Job | None:
+        """The retry of a first attempt that was rejected (`generator.retry`), else None."""
+        if self.config.generator.retry and outcome.job.attempt == 0 and outcome.parsed.reason:
+            return _retry(outcome.job)
+        return None
+
+    def finish(
+        self,
+        record: ImageRecord,
+        failed: list[_Outcome],
+        outcomes: list[_Outcome],
+        result: Generated,
+    ) -> None:
+        """Collect one image: the tokens of its retried first attempts, then its final
+        outcomes in the order of its jobs (dedup depends on that order, never on timing)."""
+        for outcome in failed:  # tokens spent all the same
+            result.tokens += outcome.completion.completion_tokens
+        for outcome in outcomes:
+            self._collect(record, outcome, result)
+
+    def plan(
         self, index: int, record: ImageRecord, image: bytes | None, result: Generated
     ) -> list[_Job]:
+        """The first-attempt jobs of one image (`index`: its place in the batch or stream);
+        what cannot be asked goes into `result` as a rejection."""
         jobs = []
         sees_pixels = self.config.generator.backend == "hf-vlm"
         base = image_seed(self.config.generator.seed, record.dataset, record.image_id)
@@ -137,8 +179,7 @@ class ModelGenerator:
         except MminstructError:
             raise  # already says what to do (a missing extra, a refused key)
         except Exception as exc:  # a bad prompt or a backend bug: costs its prompts only
-            error = f"the {self.backend.name} backend raised {type(exc).__name__}: {exc}"
-            error = redact_text(error)  # an exception may quote what a server sent
+            error = self._raised(exc)
         else:
             if len(completions) == len(requests):
                 return completions
@@ -147,6 +188,19 @@ class ModelGenerator:
             return [Completion("", "error", error=error[:MAX_ERROR_CHARS])]
         log.warning("%s; asking again one prompt at a time", error[:MAX_ERROR_CHARS])
         return [self._ask([request])[0] for request in requests]
+
+    def _ask_one(self, request: Request) -> Completion:
+        """The backend's completion of one request; an error Completion when it raises."""
+        try:
+            return self.backend.complete_one(request)  # type: ignore[attr-defined]
+        except MminstructError:
+            raise
+        except Exception as exc:  # costs this request only
+            return Completion("", "error", error=self._raised(exc)[:MAX_ERROR_CHARS])
+
+    def _raised(self, exc: Exception) -> str:
+        error = f"the {self.backend.name} backend raised {type(exc).__name__}: {exc}"
+        return redact_text(error)  # an exception may quote what a server sent
 
     def _collect(self, record: ImageRecord, outcome: _Outcome, result: Generated) -> None:
         job, completion, parsed = outcome.job, outcome.completion, outcome.parsed
@@ -214,6 +268,10 @@ def _parse(task: str, completion: Completion) -> Parsed:
     if completion.finish_reason == "error":
         return Parsed((), "backend_error", completion.error or "the backend returned an error")
     return parse_completion(task, completion.text, completion.finish_reason)
+
+
+def _slot(job: _Job) -> tuple[int, str, int]:
+    return (job.index, job.task, job.sample)
 
 
 def _retry(job: _Job) -> _Job:
