@@ -1,14 +1,21 @@
 """The `openai` backend: any OpenAI-compatible chat-completions server (vLLM, SGLang, TGI).
 
-Requests go out over `urllib` from a thread pool, `generator.concurrency` at a time, and come
-back in order. HTTP 429, 5xx, dropped connections and timeouts are retried with jittered
-exponential backoff (a `Retry-After` header wins, capped); a request that still fails, or
-that the server rejects (other 4xx), becomes an error Completion, never an exception.
+`complete_one` sends one request (the streaming scheduler calls it from `generator.concurrency`
+worker threads, each keeping one HTTP/1.1 connection open); `complete` runs a list of them on
+a thread pool and returns them in order. HTTP 429, 5xx, dropped connections and timeouts
+are retried with jittered exponential backoff (a `Retry-After` header wins, capped); a
+request that still fails, or that the server rejects (other 4xx), becomes an error
+Completion, never an exception.
 `generator.timeout_s` bounds each attempt as a whole, and redirects are refused, never
 followed (`transport.py`). The API key is read from the environment and never logged, raised
 or shown in `repr`; the key and every piece of it that a server echoes (in a completion, an
 error body, a header) are redacted before anything else sees the text (`mminstruct.redact`),
 counted in `backend.redacted`, with one warning per completion that held some.
+
+With `generator.server`, the backend owns its server (`mminstruct/generate/servers/`): it is
+started in the constructor and `base_url` is its address; a request whose connection drops
+because the server died is sent again, not counted as a failed attempt, once the server is
+restarted; `close()` stops it (and so does interpreter exit, whatever ends the build).
 """
 
 from __future__ import annotations
@@ -28,12 +35,15 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from mminstruct.config import GeneratorConfig
 from mminstruct.errors import MminstructError
 from mminstruct.generate.backends import transport
 from mminstruct.generate.backends.base import Completion, Message, Request
+from mminstruct.generate.servers import ManagedServer
+from mminstruct.launch import detect_launch
 from mminstruct.redact import redact, redact_text, register_secret
 
 logger = logging.getLogger("mminstruct")
@@ -58,10 +68,17 @@ _NETWORK_ERRORS = (OSError, http.client.HTTPException)  # URLError, timeouts, re
 class _Failure(Exception):
     """One failed attempt: what went wrong and whether trying again may help."""
 
-    def __init__(self, message: str, retryable: bool, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        retryable: bool,
+        retry_after: float | None = None,
+        dropped: bool = False,
+    ):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after  # seconds the server asked us to wait, if it did
+        self.dropped = dropped  # no answer at all: refused, reset, cut off (a dead server?)
 
 
 class OpenAIBackend:
@@ -69,7 +86,7 @@ class OpenAIBackend:
 
     name = "openai"
 
-    def __init__(self, config: GeneratorConfig):
+    def __init__(self, config: GeneratorConfig, server: ManagedServer | None = None):
         if not config.model:
             raise MminstructError(
                 "generator.model: the 'openai' backend needs the served model name "
@@ -77,7 +94,10 @@ class OpenAIBackend:
             )
         self.model: str = config.model
         self.config = config
-        self.base_url = config.base_url.rstrip("/")
+        self._base_url = config.base_url.rstrip("/")
+        self.server = server or _default_server(config)
+        if self.server is not None:
+            self.server.start()  # or raises, with the end of the server's log
         self._key = os.environ.get(config.api_key_env) or None  # never logged or shown
         register_secret(self._key)
         self.redacted = 0  # pieces of the key redacted from what the server sent
@@ -86,6 +106,17 @@ class OpenAIBackend:
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r})"
+
+    @property
+    def base_url(self) -> str:
+        """Where requests go: the managed server's address (new at each restart), else
+        `generator.base_url`."""
+        return self.server.base_url.rstrip("/") if self.server else self._base_url
+
+    def close(self) -> None:
+        """Stop the managed server, if this backend started one."""
+        if self.server is not None:
+            self.server.stop()
 
     def check_server(self) -> None:
         """Fail early, saying what to do, when nothing answers at `base_url` or the key is refused.
@@ -114,6 +145,11 @@ class OpenAIBackend:
         with ThreadPoolExecutor(workers, thread_name_prefix="mminstruct-openai") as pool:
             return list(pool.map(self._complete_one, requests))
 
+    def complete_one(self, request: Request) -> Completion:
+        """One request's Completion, its retries included (the streaming scheduler calls this
+        from its worker threads); a failure is an error Completion, never an exception."""
+        return self._complete_one(request)
+
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """An estimate, not the server's tokenizer: 4 characters a token, 4 tokens a message.
 
@@ -129,13 +165,21 @@ class OpenAIBackend:
         rng = random.Random(request.seed)  # jitter is reproducible per request
         attempt = 1
         while True:
+            starts = self.server.starts if self.server else 0
             try:
                 return self._cleaned(_to_completion(self._post(payload), attempt), request)
             except _Failure as failure:
+                if failure.dropped and self._server_restarted(starts):
+                    continue  # the server died and is back: sent again, not a failed attempt
                 if not failure.retryable or attempt > self.config.max_retries:
                     return self._cleaned(_failed(failure, attempt), request)
                 _wait(failure, attempt, self.config.max_retries + 1, rng)
                 attempt += 1
+
+    def _server_restarted(self, starts: int) -> bool:
+        """Whether the managed server died and runs again since `starts` (raises
+        `ServerError` once `generator.server.restarts` are spent)."""
+        return self.server is not None and self.server.recover(starts)
 
     def _cleaned(self, completion: Completion, request: Request) -> Completion:
         """The completion with the key and its pieces redacted from its text and error."""
@@ -189,7 +233,9 @@ class OpenAIBackend:
         except transport.TooLarge as exc:
             raise _Failure(f"refused the answer from {self.base_url}: {exc}", False) from None
         except _NETWORK_ERRORS as exc:
-            raise _Failure(f"no answer from {self.base_url}: {_reason(exc)}", True) from None
+            reason = _reason(exc)  # a timeout is a slow server, the rest may be a dead one
+            message = f"no answer from {self.base_url}: {reason}"
+            raise _Failure(message, True, dropped=reason != "timed out") from None
 
     # ------------------------------------------------------------------ HTTP
 
@@ -234,6 +280,16 @@ class OpenAIBackend:
 
 
 # ---------------------------------------------------------------------- pure helpers
+
+
+def _default_server(config: GeneratorConfig) -> ManagedServer | None:
+    """A server for `generator.server` when the caller gave none: its log in the current
+    folder's `_logs/` (a build gives the output folder's, see `generate/factory.py`)."""
+    if config.server is None:
+        return None
+    launch = detect_launch()
+    log_path = Path("_logs") / f"server-{launch.rank}.log"
+    return ManagedServer(config, log_path.resolve(), launch.local_rank)
 
 
 def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -> float:
