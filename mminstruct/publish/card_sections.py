@@ -31,6 +31,10 @@ TASK_NAMES = {
     "conversation": "multi-turn conversations",
     "detail": "detailed descriptions",
     "reasoning": "complex reasoning",
+    "regions": "region grounding (phrase to box, box to phrase)",
+    "short_vqa": "short-answer VQA",
+    "choice": "multiple choice",
+    "compositional": "compositional scene-graph questions",
 }
 # What each source kind's annotations and images are licensed under.
 SOURCE_TERMS = {

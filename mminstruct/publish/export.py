@@ -23,6 +23,7 @@ from typing import Any
 
 from mminstruct.errors import MminstructError
 from mminstruct.io import write_atomic
+from mminstruct.lexicon import FORMAT_PROMPTS
 from mminstruct.output import iter_samples, shard_paths
 
 FORMATS = {"llava": "llava.json", "jsonl": "llava.jsonl", "dpo": "dpo.jsonl"}  # -> record file
@@ -90,18 +91,30 @@ def llava_records(key: str, sample: dict[str, Any], image: str) -> list[dict[str
     """One LLaVA record per instruction of a sample: `{"id", "image", "conversations"}`.
 
     Ids are `<key>-<task>-<n>`, n the instruction's place in the sample, so they are unique
-    across the dataset.
+    across the dataset. The academic families of LLaVA-1.5's mix (`FORMAT_PROMPTS`: short
+    VQA, multiple choice, region grounding, compositional) are laid out as that mix does.
     """
     return [
         {
             "id": f"{key}-{instruction['task']}-{n}",
             "image": image,
-            "conversations": [
-                {"from": t["from"], "value": t["value"]} for t in instruction["conversations"]
-            ],
+            "conversations": _mix_layout(
+                instruction["task"],
+                [{"from": t["from"], "value": t["value"]} for t in instruction["conversations"]],
+            ),
         }
         for n, instruction in enumerate(sample.get("instructions", []))
     ]
+
+
+def _mix_layout(task: str, turns: list[dict[str, str]]) -> list[dict[str, str]]:
+    """LLaVA-1.5's mix puts `<image>` first in the first question of its academic families
+    ("<image>\nWhat color is the car?\nAnswer the question using a single word or phrase.");
+    the format prompt already ends each question (or, for regions, starts it)."""
+    if task not in FORMAT_PROMPTS or not turns:
+        return turns
+    first = turns[0]["value"].replace(IMAGE_TOKEN, "").strip()
+    return [{"from": turns[0]["from"], "value": f"{IMAGE_TOKEN}\n{first}"}, *turns[1:]]
 
 
 def dpo_records(key: str, sample: dict[str, Any], image: str) -> list[dict[str, Any]]:
