@@ -6,21 +6,25 @@ answer and then *confirmed*: a rejected answer counts only when the grounding ch
 an error of the planted kind that the chosen answer does not have. Kinds:
 
 - `object`: a named category swapped for one the image lacks (its annotation exhaustive,
-  no caption mentioning it), preferring one of the same COCO supercategory, which could
-  plausibly be there ("a fork" for "a spoon" in a kitchen).
-- `count`: a stated number changed by one ("three dogs" -> "four dogs").
+  no caption mentioning it) of the same COCO supercategory, which could plausibly be
+  there ("a fork" for "a spoon" in a kitchen); never one the question names.
+- `count`: a stated number changed by one ("three dogs" -> "four dogs", "one sink" ->
+  "two sinks"). A question that asks how many gets only this kind: a wrong count.
 - `position`: left/right, top/bottom, above/below flipped in one sentence.
 - `relation`: a relation's predicate turned into its opposite ("on" -> "under"), or its
   subject and object swapped.
 
 Only answers that pass the grounding checks are chosen. An error that cannot be planted
-(nothing to change) is skipped; one that the checks do not confirm is dropped and counted.
+(nothing to change) is skipped; one that the checks do not confirm is dropped and counted,
+and so is an incoherent one (`incoherent_<kind>`): a swapped category still named elsewhere
+in the answer, or a changed count that the answer goes on to compare or reason from.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -35,9 +39,8 @@ from mminstruct.checks.grounding import (
 )
 from mminstruct.config import PreferenceTask
 from mminstruct.keys import derived_seed, image_seed
-from mminstruct.lexicon import DETERMINERS, adjective_like, token_spans
+from mminstruct.lexicon import COCO_SUPERCATEGORIES, DETERMINERS, adjective_like, token_spans
 from mminstruct.records import Generated, ImageRecord, Instruction
-from mminstruct.sample import CATEGORIES
 from mminstruct.words import NUMBER_VALUES, noun, number_word, with_article
 
 ERROR_KINDS = ("object", "count", "position", "relation")
@@ -48,7 +51,15 @@ CONFIRMED_BY = {
     "position": ("position", "relation"),
     "relation": ("relation",),
 }
-SUPERCATEGORY = {name: group for _, name, group in CATEGORIES}
+SUPERCATEGORY = COCO_SUPERCATEGORIES  # the same kind: a swap stays within one
+# A question that asks for a number: its rejected answer must give a wrong number.
+_COUNT_QUESTION = re.compile(r"\bhow many\b|\bcount\b|\bnumber of\b", re.IGNORECASE)
+# Words by which an answer compares or reasons from its counts: a changed count would
+# leave the rest of it contradicting itself.
+_REASONS_FROM_COUNTS = frozenset(
+    {"outnumber", "outnumbers", "more", "fewer", "larger", "smaller", "same", "equally"}
+    | {"neither", "group", "both", "total", "altogether", "than"}
+)
 _FLIPS = {
     "left": "right", "right": "left", "top": "bottom", "bottom": "top",
     "upper": "lower", "lower": "upper", "above": "below", "below": "above",
@@ -114,13 +125,16 @@ def preference_pairs(
     turns = list(range(len(instruction.turns)))
     rng.shuffle(turns)
     for turn in turns:
-        chosen = instruction.turns[turn][1]
+        question, chosen = instruction.turns[turn]
         if check_facts(known, chosen):
             dropped["chosen_ungrounded"] += 1
             continue
-        for kind in rng.sample(options.errors, len(options.errors)):
+        for kind in _kinds_for(question, options.errors, rng):
             planted = PLANTERS[kind](chosen, record, known, rng)
-            if planted is None:
+            if planted is None or not _answers_question(planted, question):
+                continue
+            if not coherent(planted):
+                dropped[f"incoherent_{kind}"] += 1
                 continue
             if not confirmed(known, kind, planted.text):
                 dropped[f"unconfirmed_{kind}"] += 1
@@ -181,6 +195,46 @@ def _take_rewrite(known: Facts, result: Generated, i: int, k: int, completion: A
     result.instructions[i] = replace(instruction, preference=tuple(pairs))
 
 
+def _kinds_for(question: str, kinds: Sequence[str], rng: random.Random) -> list[str]:
+    """The error kinds to try for an answer to `question`, in random order: a question
+    that asks how many takes only a wrong count, so the rejected answer still answers it."""
+    if _COUNT_QUESTION.search(question):
+        return [k for k in kinds if k == "count"]
+    return rng.sample(list(kinds), len(kinds))
+
+
+def _answers_question(planted: Planted, question: str) -> bool:
+    """Whether the rejected answer still answers the question: a swap never replaces the
+    category the question asks about ("How many sinks?" -> "one tennis racket")."""
+    if planted.kind != "object":
+        return True
+    asked = {c for m in find_mentions(_words(question)) for c in m.term.categories}
+    swapped = find_mentions(_words(planted.original))
+    return not any(set(m.term.categories) & asked for m in swapped)
+
+
+def coherent(planted: Planted) -> bool:
+    """Whether the rejected answer reads as one consistent (if wrong) answer: a swapped
+    category is not still named elsewhere, and a changed count is not compared or reasoned
+    from later ("two rackets ..., which makes the bowls the larger group")."""
+    rest = (
+        planted.text[: planted.start]
+        + " "
+        + planted.text[planted.start + len(planted.replacement) :]
+    )
+    words = _words(rest)
+    if planted.kind == "object":
+        gone = {c for m in find_mentions(_words(planted.original)) for c in m.term.categories}
+        return not any(set(m.term.categories) & gone for m in find_mentions(words))
+    if planted.kind == "count":
+        return not _REASONS_FROM_COUNTS & set(words)
+    return True
+
+
+def _words(text: str) -> list[str]:
+    return [w for w, _, _ in token_spans(text)]
+
+
 def confirmed(known: Facts, kind: str, text: str) -> bool:
     """Whether the grounding checks flag `text` for an error of the planted `kind`."""
     return any(f.kind in CONFIRMED_BY[kind] for f in check_facts(known, text))
@@ -202,7 +256,9 @@ def plant_object(text: str, record: ImageRecord, known: Any, rng: random.Random)
     mention = rng.choice(mentions)
     category = mention.term.categories[0]
     related = [c for c in absent if SUPERCATEGORY.get(c) == SUPERCATEGORY.get(category)]
-    swap = rng.choice(related or absent)
+    if not related:
+        return None  # nothing of the same kind to swap in: a cat for skis is no lesson
+    swap = rng.choice(related)
     forms = noun(swap)
     new = forms.plural if mention.term.plural else forms.singular
     start, end = spans[mention.start][1], spans[mention.end - 1][2]
@@ -212,12 +268,15 @@ def plant_object(text: str, record: ImageRecord, known: Any, rng: random.Random)
 
 
 def plant_count(text: str, record: ImageRecord, known: Any, rng: random.Random) -> Planted | None:
-    """Change a stated number of a category by one: "three dogs" -> "four dogs"."""
+    """Change a stated number of a category by one: "three dogs" -> "four dogs", "one
+    dog" -> "two dogs"."""
     spans = token_spans(text)
     words = [w for w, _, _ in spans]
     numbered = []
     for mention in find_mentions(words):
         k = mention.start - 1
+        if k >= 0 and words[k] == "one" and not mention.term.plural and mention.term.exact:
+            return _one_more(text, spans, mention)
         if k >= 0 and mention.term.plural and NUMBER_VALUES.get(words[k], 0) >= 2:
             numbered.append((k, NUMBER_VALUES[words[k]]))
         elif k >= 0 and mention.term.plural and words[k].isdigit() and int(words[k]) >= 2:
@@ -300,6 +359,21 @@ def _swapped(
     new = first + text[a_end:b_start] + second
     detail = f"subject and object swapped: {a_noun!r} and {b_noun!r}"
     return _planted(text, a_start, b_end, new, "relation", detail)
+
+
+def _one_more(text: str, spans: list[tuple[str, int, int]], mention: Any) -> Planted | None:
+    """ "one sink" -> "two sinks" (the noun made plural with the number)."""
+    categories = mention.term.categories
+    if len(categories) != 1:
+        return None
+    first, last = mention.start - 1, mention.end - 1
+    words = [w for w, _, _ in spans]
+    before = ["are"] if first > 0 and words[first - 1] == "is" else []
+    after = ["are"] if words[last + 1 : last + 2] == ["is"] else []
+    first, last = first - len(before), last + len(after)  # the verb agrees: "is" -> "are"
+    new = " ".join([*before, "two", noun(categories[0]).plural, *after])
+    start, end = spans[first][1], spans[last][2]
+    return _planted(text, start, end, new, "count", "the image has 1, not 2")
 
 
 PLANTERS = {

@@ -22,6 +22,7 @@ from mminstruct.checks import preference
 from mminstruct.checks.grounding import check_text, facts
 from mminstruct.checks.preference import (
     ERROR_KINDS,
+    SUPERCATEGORY,
     Planted,
     add_preference_pairs,
     plant_count,
@@ -129,8 +130,10 @@ def vg_source(vg_subset: Path, tmp_path: Path) -> dict:
 
 
 def test_real_visual_genome_pairs_are_sound(vg_source):
-    config = config_from_dict({"sources": [vg_source]}, PAIRS)
-    found = pairs_of(config)
+    found = []
+    for seed in range(3):  # both ways of planting a relation error need a few answers
+        config = config_from_dict({"sources": [vg_source]}, [*PAIRS, f"generator.seed={seed}"])
+        found += pairs_of(config)
     kinds = Counter(pair["error"]["kind"] for _, _, pair in found)
     assert {"relation", "position"} <= set(kinds), kinds
     details = [p["error"]["detail"] for _, _, p in found if p["error"]["kind"] == "relation"]
@@ -329,7 +332,9 @@ def test_demo_drops_are_counted_by_reason():
         dropped.update(result.preference_dropped)
     assert sum(dropped.values()) > 0, "the demo drops some planted errors"
     reasons = {f"unconfirmed_{kind}" for kind in ERROR_KINDS} | {"chosen_ungrounded"}
+    reasons |= {f"incoherent_{kind}" for kind in ERROR_KINDS}
     assert set(dropped) <= reasons, dropped
+    assert dropped["incoherent_count"] > 0, "comparisons reasoned from a changed count"
 
 
 # --------------------------------------------------------------------------- model rewrite
@@ -498,3 +503,60 @@ def test_dpo_export_of_a_build_without_pairs_says_what_to_do(tmp_path):
     run(load_config("demo", [f"output.dir={out}"]))
     with pytest.raises(MminstructError, match=r"build with tasks\.preference\.enabled"):
         export(out, tmp_path / "dpo", "dpo")
+
+
+# --------------------------------------------------------------------------- same question, same form
+
+
+def test_a_count_question_gets_a_wrong_count_never_a_swapped_object():
+    """ "How many spoons?" -> "one spoon": only a count error answers the same question
+    ("two spoons"), with the verb agreeing; an object swap would answer another question."""
+    instruction = Instruction(
+        "conversation", (("How many spoons can you see?", "There is one spoon in the image."),)
+    )
+    options = PreferenceTask(enabled=True)  # every kind allowed
+    for seed in range(10):
+        pairs, _ = preference_pairs(kitchen(), instruction, options, random.Random(seed))
+        assert [p["rejected"] for p in pairs] == ["There are two spoons in the image."]
+        assert pairs[0]["error"]["kind"] == "count"
+        assert_pair_is_sound(kitchen(), instruction, pairs[0])
+
+
+def test_object_swaps_stay_within_the_coco_supercategory():
+    """A spoon becomes a fork or a knife (kitchen), never the absent dog or car; a bowl's
+    own kind has nothing absent left but those, so the dining table is never swapped."""
+    options = PreferenceTask(enabled=True, errors=("object",))
+    text = "A spoon lies beside the dining table."
+    instruction = Instruction("conversation", (("What is there?", text),))
+    swapped = set()
+    for seed in range(20):
+        pairs, _ = preference_pairs(kitchen(), instruction, options, random.Random(seed))
+        for pair in pairs:
+            swapped.add(pair["error"]["replacement"].lower())
+            assert_pair_is_sound(kitchen(), instruction, pair)
+    assert swapped and swapped <= {"a fork", "a knife"}, swapped
+    assert SUPERCATEGORY["fork"] == SUPERCATEGORY["spoon"] == "kitchen" and len(SUPERCATEGORY) == 80
+
+
+def test_a_swap_never_replaces_what_the_question_asks_about():
+    options = PreferenceTask(enabled=True, errors=("object",))
+    instruction = Instruction(
+        "conversation", (("Where is the spoon?", "The spoon is near the middle."),)
+    )
+    for seed in range(10):
+        pairs, _ = preference_pairs(kitchen(), instruction, options, random.Random(seed))
+        assert pairs == []
+
+
+def test_incoherent_plants_are_dropped_and_counted():
+    """A count changed in an answer that then compares the counts, and a swapped category
+    that the answer names again, would contradict themselves: dropped, counted."""
+    compare = "Yes. I can count two cups but only one bowl, so the cups outnumber the bowls."
+    instruction = Instruction("reasoning", (("Are there more cups than bowls?", compare),))
+    options = PreferenceTask(enabled=True, errors=("count",))
+    pairs, dropped = preference_pairs(kitchen(), instruction, options, random.Random(0))
+    assert pairs == [] and dropped == {"incoherent_count": 1}
+    again = Instruction("conversation", (("What is there?", "A spoon, and the spoon is metal."),))
+    options = PreferenceTask(enabled=True, errors=("object",))
+    pairs, dropped = preference_pairs(kitchen(), again, options, random.Random(0))
+    assert pairs == [] and dropped == {"incoherent_object": 1}

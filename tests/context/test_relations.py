@@ -371,6 +371,20 @@ def test_relation_questions_say_what_the_annotations_say():
     assert set(kinds) == set(RELATION_KINDS), kinds
 
 
+def test_relation_checks_are_yes_or_no_about_an_annotated_relation():
+    """ "Is the cup on the table?" (yes) or "... under the table?" (no, and what holds),
+    each checked against the annotation; both answers come up."""
+    record = scene(Relation(3, "on", 2))
+    verdicts = Counter()
+    for _, turns in conversations(record, range(80), turns=2):
+        for question, answer in turns:
+            if relation_kind(question) == "relation_check":
+                checked = relation_turns(record, [(question, answer)])
+                assert checked == [("relation_check", Relation(3, "on", 2))]
+                verdicts[answer.split()[0].strip(",.")] += 1
+    assert verdicts["Yes"] > 0 and verdicts["No"] > 0, verdicts
+
+
 def test_doing_questions_are_only_about_people():
     record = scene(Relation(4, "holds", 3), Relation(0, "holds", 3))
     subjects = Counter()

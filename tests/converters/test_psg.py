@@ -251,7 +251,9 @@ def test_build_from_psg(psg_dir, tmp_path):
     doing = [a for q, a in turns if re.search(r"(doing|interacting|do) with the horse\?$", q)]
     choice = [a for q, a in turns if re.match(r"(Is|Would you say) the horse .*the grass,? or", q)]
     what = [a for q, a in turns if re.search(r"what is on the grass\?$", q, re.IGNORECASE)]
-    assert doing or choice or what, turns  # which ones: see test_relation_questions_...
+    where = [a for q, a in turns if re.search(r"the horse (in relation to|placed relative to)", q)]
+    assert doing or choice or what or where, turns  # which ones: see test_relation_questions_...
+    assert all(a.lower().endswith("on the grass.") for a in where)
     assert all(a.lower().endswith("the person is riding the horse.") for a in doing)
     assert all(a.lower().endswith("the horse is on the grass.") for a in choice)
     assert all(a.lower().endswith("a horse is on the grass.") for a in what)

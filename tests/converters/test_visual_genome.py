@@ -657,7 +657,10 @@ def test_build_asks_true_relation_questions(vg_build, vg_read):
             (r.subject, r.object) for r in record.relations
         }  # derive_relations is off: every relation asked about is annotated
         kinds.update(kind for kind, _ in relation_turns(record, turns))
-    assert set(kinds) == {"relation_doing", "relation_choice", "relation_what"}, kinds
+    assert set(kinds) == {
+        *("relation_doing", "relation_choice", "relation_what", "relation_where"),
+        "relation_check",
+    }, kinds
 
 
 def test_build_states_no_counts_or_absence(vg_build, vg_read):

@@ -37,6 +37,8 @@ ALIASES = {
     "planes": "airplane",
     "ball": "sports ball",
     "balls": "sports ball",
+    "television": "tv",
+    "televisions": "tv",
 }
 PERSON_WORDS = {"people", "man", "men", "woman", "women", "person", "persons"}
 ARTICLES = ("a ", "an ", "the ")
@@ -125,6 +127,8 @@ def _number(word: str) -> int | None:
 
 def _count(record, pair: dict, start: int) -> list[str]:
     error = pair["error"]
+    if " " in error["original"].strip():  # "is one sink" -> "are two sinks": noun included
+        return _count_with_noun(record, error)
     said, planted = _number(error["original"]), _number(error["replacement"])
     after = pair["rejected"][start + len(error["replacement"]) :]
     named = re.match(r"\s+((?:(?:pieces|pairs) of )?[a-z][a-z ]*?)(?=[^a-z ]|$| and )", after, re.I)
@@ -143,6 +147,27 @@ def _count(record, pair: dict, start: int) -> list[str]:
         return [f"{category} has a crowd box: its count is unknown"]
     if said != len(boxes) or planted == len(boxes):
         return [f"{len(boxes)} {category} boxes: chosen says {said}, rejected {planted}"]
+    return []
+
+
+def _count_with_noun(record, error: dict) -> list[str]:
+    """A change that took the noun along ("one sink" -> "two sinks"): both sides read as
+    number then category, an agreeing "is"/"are" on either side left out."""
+    present = {box.category for box in record.objects}
+    read = []
+    for text in (error["original"], error["replacement"]):
+        words = [w for w in text.lower().split() if w not in ("is", "are")]
+        number = _number(words[0]) if words else None
+        category = category_of(" ".join(words[1:]), present)
+        read.append((number, category))
+    (said, old), (planted, new) = read
+    if said is None or planted is None or old is None or old != new:
+        return [f"cannot read a count of a present category at {error['original']!r}"]
+    boxes = _boxes(record, old)
+    if any(box.iscrowd for box in boxes):
+        return [f"{old} has a crowd box: its count is unknown"]
+    if said != len(boxes) or planted == len(boxes):
+        return [f"{len(boxes)} {old} boxes: chosen says {said}, rejected {planted}"]
     return []
 
 

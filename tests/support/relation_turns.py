@@ -14,8 +14,12 @@ import yaml
 from mminstruct.records import ImageRecord, Relation
 
 REPO = Path(__file__).resolve().parents[2]  # tests/support/ -> the repository
-POOLS = yaml.safe_load((REPO / "templates" / "rule_based.yaml").read_text())["conversation"]
-RELATION_KINDS = ("relation_doing", "relation_choice", "relation_what")
+WORDING = yaml.safe_load((REPO / "templates" / "rule_based.yaml").read_text())
+POOLS = WORDING["conversation"]
+RELATION_KINDS = (
+    *("relation_doing", "relation_choice", "relation_what", "relation_where"),
+    "relation_check",
+)
 
 # English the relation questions rely on, written out here by hand.
 OPPOSITES = {
@@ -64,11 +68,19 @@ def question_pattern(template: str) -> re.Pattern[str]:
     return re.compile("(?i)^" + "(.+)".join(map(re.escape, parts)) + "$")
 
 
-OTHER_QUESTIONS = [
+def _question_pools(section: dict) -> list[list[str]]:
+    """Every question pool of a section of the wording file (the detail task's is a list)."""
+    if isinstance(section.get("question"), list):
+        return [section["question"]]
+    return [pool["question"] for pool in section.values() if isinstance(pool, dict)]
+
+
+OTHER_QUESTIONS = [  # every other question, of every task: none is a relation question
     question_pattern(t)
-    for key, pool in POOLS.items()
-    if key not in RELATION_KINDS
-    for t in pool["question"]
+    for name, section in WORDING.items()
+    for key, pool in ((name, s) for s in _question_pools(section))
+    if not (name == "conversation" and any(pool == POOLS[k]["question"] for k in RELATION_KINDS))
+    for t in pool
 ]
 RELATION_QUESTIONS = {
     kind: [question_pattern(t) for t in POOLS[kind]["question"]] for kind in RELATION_KINDS
@@ -120,6 +132,20 @@ def check_relation_turn(
                 contrary = {(r.subject, OPPOSITES[p], r.object), (r.object, p, r.subject)}
                 assert not contrary & {(x.subject, x.predicate, x.object) for x in relations}
                 return r
+        elif kind == "relation_where" and (p in OPPOSITES or p == "next to"):
+            said = SAID.get(p, p)
+            asked = question in renderings(kind, "question", **pair)
+            if asked and answer in renderings(kind, "answer", predicate=said, **pair):
+                assert names[s] == names[o] == 1, f"'the {s}', 'the {o}' are not unique"
+                return r
+        elif kind == "relation_check" and p in OPPOSITES:
+            said, other = SAID.get(p, p), SAID.get(OPPOSITES[p], OPPOSITES[p])
+            for asked_as, verdict in ((said, "yes"), (other, "no")):
+                asked = question in renderings(kind, "question", predicate=asked_as, **pair)
+                told = renderings(kind, f"answer_{verdict}", predicate=said, **pair)
+                if asked and answer in told:
+                    assert names[s] == names[o] == 1, f"'the {s}', 'the {o}' are not unique"
+                    return r
         elif kind == "relation_what" and not r.derived:
             said = what_subjects(answer, p, o)
             verbs = [f"is {p}", p]  # "is on", or a verb of its own: "rests on"
@@ -152,6 +178,8 @@ def what_subjects(answer: str, predicate: str, obj: str) -> set[str] | None:
             verb_used = match.group(2)
             if verb_used.startswith(("is ", "are ")):
                 assert verb_used.startswith("are ") == (len(phrases) > 1)
+            elif len(phrases) == 1 and verb_used != predicate:
+                return None  # another predicate's verb ("hangs on" is not "hanging on")
             else:  # a verb of its own agrees: "rests on" for one, "rest on" for several
                 assert (verb_used == predicate) == (len(phrases) == 1), verb_used
             return {re.sub(r"^(a|an) ", "", phrase) for phrase in phrases}

@@ -24,6 +24,7 @@ TEMPLATE_FILE = "rule_based.yaml"
 
 # Every phrasing pool, by dotted key, with the placeholders its phrasings may use.
 _NOUN = ("object", "a_object")
+_KNOWN = ("object", "a_object", "use", "place", "seen")  # knowledge table entries
 POOLS: dict[str, frozenset[str]] = {
     key: frozenset(names)
     for key, names in {
@@ -41,7 +42,9 @@ POOLS: dict[str, frozenset[str]] = {
         "conversation.caption.answer": ("caption",),
         "detail.question": (),
         "detail.inventory": ("objects",),
-        "detail.position": (*_NOUN, "region"),
+        "detail.inventory_more": ("objects",),
+        "detail.layout": ("placements",),
+        "detail.knowledge": ("a_object", "use", "place"),
         "detail.biggest": ("a_object",),
         "detail.relations": ("facts",),
         "conversation.relation_doing.question": ("subject", "object"),
@@ -50,17 +53,31 @@ POOLS: dict[str, frozenset[str]] = {
         "conversation.relation_choice.answer": ("subject", "predicate", "object"),
         "conversation.relation_what.question": ("verb", "object"),
         "conversation.relation_what.answer": ("subjects", "verb", "object"),
+        "conversation.relation_where.question": ("subject", "object"),
+        "conversation.relation_where.answer": ("subject", "predicate", "object"),
+        "conversation.relation_check.question": ("subject", "predicate", "object"),
+        "conversation.relation_check.answer_yes": ("subject", "predicate", "object"),
+        "conversation.relation_check.answer_no": ("subject", "predicate", "object"),
+        "conversation.count_check.question": ("some",),
+        "conversation.count_check.answer_yes": ("some",),
+        "conversation.count_check.answer_no": ("some",),
+        "conversation.purpose.question": ("object",),
+        "conversation.purpose.answer": ("a_object", "use"),
+        "conversation.attribute.question": ("object", "attributes"),
+        "conversation.attribute.answer": ("object", "attributes"),
         "reasoning.more.question": ("first", "second"),
         "reasoning.more.answer_yes": ("first", "second", "first_some", "second_some"),
         "reasoning.more.answer_fewer": ("first", "second", "first_some", "second_some"),
         "reasoning.more.answer_equal": ("first", "second", "first_some", "second_some"),
         "reasoning.larger.question": ("first", "second"),
-        "reasoning.larger.answer": ("larger", "smaller", "ratio"),
+        "reasoning.larger.answer": ("larger", "smaller"),
         "reasoning.side.question": ("first", "second", "side"),
-        "reasoning.side.answer_yes": ("first", "second", "side", "first_pos", "second_pos"),
-        "reasoning.side.answer_no": (
-            *("first", "second", "side", "other_side", "first_pos", "second_pos"),
-        ),
+        "reasoning.side.answer_yes": ("first", "second", "side"),
+        "reasoning.side.answer_no": ("first", "second", "side", "other_side"),
+        "reasoning.purpose.question": _KNOWN,
+        "reasoning.purpose.answer": _KNOWN,
+        "reasoning.place.question": _KNOWN,
+        "reasoning.place.answer": _KNOWN,
     }.items()
 }
 

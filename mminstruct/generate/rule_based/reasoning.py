@@ -1,4 +1,6 @@
-"""The reasoning task: which category has more objects, which object is larger, which side."""
+"""The reasoning task: which category has more objects, which object is larger, which side,
+and what an object is for and where one usually is (from the knowledge table), tied to what
+the image shows. Sizes compare segment areas, with a clear margin; no ratios are stated."""
 
 from __future__ import annotations
 
@@ -6,15 +8,19 @@ import itertools
 import random
 from collections.abc import Sequence
 
+from mminstruct.generate.rule_based.knowledge import knowledge_of
 from mminstruct.generate.rule_based.phrasing import _Say
-from mminstruct.generate.rule_based.scene import Scene
+from mminstruct.generate.rule_based.scene import Scene, clear_region, extent, some
 from mminstruct.generate.rule_based.turns import _choose, _Turn
 from mminstruct.geometry import area, center
 from mminstruct.records import ImageRecord
 from mminstruct.words import counted, noun, number_word
 
-LARGER_RATIO = 1.5  # size comparisons only between boxes whose areas differ this much
-SIDE_GAP = 0.15  # left/right questions only when box centers differ by this much of the width
+LARGER_RATIO = 2.0  # size comparisons only between objects whose areas differ this much
+SIDE_GAP = 0.2  # left/right questions only when box centers differ by this much of the width
+# "Why / what for / where" questions from the knowledge table come first more readily than
+# count and size comparisons: they are what reasoning data lacks.
+_WEIGHTS = {"purpose": 2.0, "place": 2.0}
 
 
 def _pairs(categories: Sequence[str], rng: random.Random) -> list[tuple[str, str]]:
@@ -44,17 +50,18 @@ def ratio_words(ratio: float) -> str:
 
 
 def _larger_turn(a: str, b: str, scene: Scene, say: _Say) -> _Turn | None:
-    area_a, area_b = area(scene.singles[a]), area(scene.singles[b])
-    if min(area_a, area_b) <= 0 or max(area_a, area_b) < LARGER_RATIO * min(area_a, area_b):
+    area_a, area_b = extent(scene.singles[a]), extent(scene.singles[b])
+    box_a, box_b = area(scene.singles[a]), area(scene.singles[b])
+    if min(area_a, area_b, box_a, box_b) <= 0:
         return None
+    if max(area_a, area_b) < LARGER_RATIO * min(area_a, area_b) or (box_a > box_b) != (
+        area_a > area_b
+    ):
+        return None  # no clear margin, or the boxes say otherwise
     larger, smaller = (a, b) if area_a > area_b else (b, a)
-    ratio = max(area_a, area_b) / min(area_a, area_b)
     question = say("reasoning.larger.question", first=noun(a).singular, second=noun(b).singular)
     answer = say(
-        "reasoning.larger.answer",
-        larger=noun(larger).singular,
-        smaller=noun(smaller).singular,
-        ratio=ratio_words(ratio),
+        "reasoning.larger.answer", larger=noun(larger).singular, smaller=noun(smaller).singular
     )
     return _Turn("larger", frozenset({f"{a}|{b}", f"{b}|{a}"}), question, answer)
 
@@ -68,14 +75,36 @@ def _side_turn(a: str, b: str, scene: Scene, say: _Say, rng: random.Random) -> _
     values = {"first": noun(a).singular, "second": noun(b).singular, "side": side}
     question = say("reasoning.side.question", **values)
     holds = (xa < xb) == (side == "left")
-    answer = say(
-        f"reasoning.side.answer_{'yes' if holds else 'no'}",
-        other_side=other,
-        first_pos=f"{round(xa * 100)}%",
-        second_pos=f"{round(xb * 100)}%",
-        **values,
-    )
+    answer = say(f"reasoning.side.answer_{'yes' if holds else 'no'}", other_side=other, **values)
     return _Turn("side", frozenset({f"{a}|{b}", f"{b}|{a}"}), question, answer)
+
+
+def _seen(category: str, scene: Scene) -> str:
+    """What the image shows of the category, as a clause: "the kite is at the top center
+    of the image", or "two kites can be seen"."""
+    obj = scene.singles.get(category)
+    where = clear_region(obj, scene) if obj is not None else None
+    if where is not None:
+        return f"the {noun(category).singular} is {where} of the image"
+    return f"{some(category, scene)} can be seen"
+
+
+def _knowledge_turns(scene: Scene, say: _Say) -> list[_Turn]:
+    """ "What is the surfboard for?" / "Where would one usually find ...?": the knowledge
+    table's answer, tied to what the image shows."""
+    turns = []
+    for category in scene.counts:
+        known = knowledge_of(category) if category != "person" else None
+        if known is None or not known.use or category not in scene.vocabulary:
+            continue
+        forms = noun(category)
+        values = {"object": forms.singular, "a_object": forms.a, "use": known.use}
+        values |= {"place": known.place, "seen": _seen(category, scene)}
+        for kind in ("purpose", "place"):
+            question = say(f"reasoning.{kind}.question", **values)
+            answer = say(f"reasoning.{kind}.answer", **values)
+            turns.append(_Turn(kind, frozenset({category}), question, answer))
+    return turns
 
 
 def _reasoning(
@@ -84,5 +113,6 @@ def _reasoning(
     candidates = [_more_turn(a, b, scene, say) for a, b in _pairs(scene.countable, rng)]
     for a, b in _pairs(list(scene.singles), rng):
         candidates += [_larger_turn(a, b, scene, say), _side_turn(a, b, scene, say, rng)]
-    chosen = _choose([t for t in candidates if t is not None], limit, rng)
+    candidates += _knowledge_turns(scene, say)
+    chosen = _choose([t for t in candidates if t is not None], limit, rng, _WEIGHTS)
     return [(t.question, t.answer) for t in chosen]

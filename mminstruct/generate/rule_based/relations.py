@@ -67,7 +67,44 @@ def _relation_turns(scene: Scene, say: _Say, rng: random.Random) -> list[_Turn]:
             turns.append(_doing_turn(pair, action, say))
         if relation.predicate in _OPPOSITES and not _contradicted(relation, scene):
             turns.append(_choice_turn(pair, relation.predicate, say, rng))
+        if _plain_place(relation, scene):
+            turns.append(_place_turn(pair, relation.predicate, say))
     return turns + _what_turns(scene, say)
+
+
+def _plain_place(relation: Relation, scene: Scene) -> bool:
+    """Whether the relation says where one object is next to another in plain words
+    ("left of", "on", "next to") and nothing contradicts it."""
+    if relation.predicate == "next to":
+        return True
+    return relation.predicate in _OPPOSITES and not _contradicted(relation, scene)
+
+
+def _place_turn(pair: tuple[str, str], predicate: str, say: _Say) -> _Turn:
+    """ "Where is the cup in relation to the table?" -> "The cup is on the table." """
+    values = {"subject": noun(pair[0]).singular, "object": noun(pair[1]).singular}
+    question = say("conversation.relation_where.question", **values)
+    answer = say("conversation.relation_where.answer", predicate=_said(predicate), **values)
+    return _Turn("relation_where", frozenset(pair), question, answer)
+
+
+def relation_checks(scene: Scene, say: _Say) -> list[_Turn]:
+    """Yes/no questions about a relation: asked as annotated ("yes") or as its opposite
+    ("no", and the answer says what holds). Kinds "yes:relation_check" and "no:relation_check"."""
+    turns = []
+    for relation in scene.relations:
+        pair = _unique_pair(relation, scene)
+        if pair is None or relation.predicate not in _OPPOSITES:
+            continue
+        if _contradicted(relation, scene):
+            continue
+        true, false = _said(relation.predicate), _said(_OPPOSITES[relation.predicate])
+        values = {"subject": noun(pair[0]).singular, "object": noun(pair[1]).singular}
+        for asked, verdict in ((true, "yes"), (false, "no")):
+            question = say("conversation.relation_check.question", predicate=asked, **values)
+            answer = say(f"conversation.relation_check.answer_{verdict}", predicate=true, **values)
+            turns.append(_Turn(f"{verdict}:relation_check", frozenset(pair), question, answer))
+    return turns
 
 
 def _doing_turn(pair: tuple[str, str], action: str, say: _Say) -> _Turn:
@@ -142,14 +179,18 @@ def _where_verbs(predicate: str) -> tuple[str, str] | None:
 
 
 def relation_facts(scene: Scene, limit: int = 2) -> list[str]:
-    """Up to `limit` annotated relations between unique objects, as clauses for a
-    description ("the man is riding the horse"), most prominent first."""
+    """Up to `limit` relations between unique objects, as clauses for a description ("the
+    man is riding the horse", "the cup is to the left of the bowl"), most prominent first;
+    relations derived from boxes only where they say a plain place."""
     facts = []
     for relation in scene.relations:
         pair = _unique_pair(relation, scene)
-        if pair is None or relation.derived or len(facts) >= limit:
+        if pair is None or len(facts) >= limit:
             continue
-        verb = _verb_phrase(relation.predicate)
+        if relation.derived and not _plain_place(relation, scene):
+            continue
+        verb = f"is {_said(relation.predicate)}" if relation.derived else None
+        verb = verb or _verb_phrase(relation.predicate)
         if verb is None:
             continue
         subject, obj = noun(pair[0]).singular, noun(pair[1]).singular

@@ -6,8 +6,9 @@ words (`some`), the clearly biggest category and the categories certainly absent
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 
@@ -16,8 +17,9 @@ from mminstruct.geometry import area, center
 from mminstruct.records import ImageRecord, ObjectBox, Relation, bare_predicate
 from mminstruct.words import PLURAL_WORDS, counted, noun
 
-BIGGEST_MARGIN = 1.3  # the biggest object must beat any other category's box by this factor
+BIGGEST_MARGIN = 1.5  # the biggest object must beat any other category's object by this factor
 MIN_PROMINENT = 0.05  # ... and cover at least this fraction of the image
+CELL_MARGIN = 0.04  # a box center this close to a line of the 3x3 grid has no clear region
 
 
 # Visual Genome names that are not one countable thing ("a grass", "an outside").
@@ -59,6 +61,9 @@ class Scene:
     objects: tuple[ObjectBox, ...] = ()  # the record's objects, which relations index
     relations: tuple[Relation, ...] = ()  # what the context shows (`context_relations`)
     vocabulary: frozenset[str] = frozenset()  # categories whose boxes are exhaustive
+    # Side words ("left", "right") the captions use in a sentence naming the category: a
+    # region that disagrees with one is not stated.
+    said_sides: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def countable(self) -> list[str]:
@@ -80,7 +85,7 @@ def describe_scene(record: ImageRecord, relations: Sequence[Relation] = ()) -> S
     areas: dict[str, float] = {}
     for obj in objects:
         counts[obj.category] = counts.get(obj.category, 0) + 1
-        areas[obj.category] = areas.get(obj.category, 0.0) + area(obj)
+        areas[obj.category] = areas.get(obj.category, 0.0) + extent(obj)
     crowd = frozenset(o.category for o in objects if o.iscrowd)
     sized = record.width > 0 and record.height > 0
     singles = {
@@ -99,7 +104,30 @@ def describe_scene(record: ImageRecord, relations: Sequence[Relation] = ()) -> S
         objects=record.objects,
         relations=tuple(_bare(r) for r in relations),
         vocabulary=frozenset(record.vocabulary) if record.vocabulary else frozenset(counts),
+        said_sides=_said_sides(record.captions, counts),
     )
+
+
+def extent(obj: ObjectBox) -> float:
+    """How much of the picture the object itself covers: its segment's area when the
+    annotation gives one (a thin bottle's box may span a wall), else its box's."""
+    return obj.segment_area if obj.segment_area > 0 else area(obj)
+
+
+_SIDE_WORDS = {"left": "left", "right": "right"}
+
+
+def _said_sides(captions: Sequence[str], counts: dict[str, int]) -> dict[str, frozenset[str]]:
+    """For each category, the side words of the caption sentences that name it."""
+    said: dict[str, set[str]] = {}
+    for caption in captions:
+        for sentence in re.split(r"[.!?;]", caption):
+            words = _words(sentence)
+            sides = {_SIDE_WORDS[w] for w in words.split() if w in _SIDE_WORDS}
+            for category in counts if sides else ():
+                if _mentioned(category, words):
+                    said.setdefault(category, set()).update(sides)
+    return {c: frozenset(s) for c, s in said.items()}
 
 
 def _bare(relation: Relation) -> Relation:
@@ -128,6 +156,20 @@ def region(obj: ObjectBox, width: int, height: int) -> str:
     return _REGIONS[row, column]
 
 
+def clear_region(obj: ObjectBox, scene: Scene) -> str | None:
+    """`region`, only when the box center is clearly inside its cell of the 3x3 grid and no
+    caption puts the object on another side; otherwise None (say nothing about where)."""
+    if scene.width <= 0 or scene.height <= 0:
+        return None
+    cx, cy = center(obj, scene.width, scene.height)
+    lines = (1 / 3, 2 / 3)
+    if any(abs(v - line) < CELL_MARGIN for v in (cx, cy) for line in lines):
+        return None
+    where = region(obj, scene.width, scene.height)
+    sides = scene.said_sides.get(obj.category, frozenset())
+    return None if any(side not in where for side in sides) else where
+
+
 def some(category: str, scene: Scene) -> str:
     """How many there are, in words: "a dog", "three dogs", "a crowd of people"."""
     if category in scene.crowd:
@@ -140,14 +182,17 @@ def some(category: str, scene: Scene) -> str:
 
 
 def biggest_category(record: ImageRecord) -> str | None:
-    """The category of the largest single box, when it clearly beats every other category."""
-    boxes = sorted(record.objects, key=area, reverse=True)
+    """The category of the largest single object (by segment area, else box area), when it
+    clearly beats every other category's objects by both measures."""
+    boxes = sorted(record.objects, key=extent, reverse=True)
     top = next((b for b in boxes if not b.iscrowd), None)
-    if top is None or area(top) < MIN_PROMINENT * record.width * record.height:
+    if top is None or extent(top) < MIN_PROMINENT * record.width * record.height:
         return None
     rival = next((b for b in boxes if b.category != top.category), None)
-    if rival is None or area(top) < BIGGEST_MARGIN * area(rival):
+    if rival is None or extent(top) < BIGGEST_MARGIN * extent(rival):
         return None
+    if area(top) < BIGGEST_MARGIN * max(area(b) for b in boxes if b.category != top.category):
+        return None  # by its box, something else looks as big: no clear margin
     return top.category
 
 

@@ -14,13 +14,22 @@ class _Turn:
     answer: str
 
 
-def _choose(candidates: list[_Turn], limit: int, rng: random.Random) -> list[_Turn]:
-    """Up to `limit` turns, taking question types in turn (in random order), no repeats."""
+def _choose(
+    candidates: list[_Turn],
+    limit: int,
+    rng: random.Random,
+    weights: dict[str, float] | None = None,
+) -> list[_Turn]:
+    """Up to `limit` turns, taking question types in turn (in random order, a type of
+    weight w coming early w times as readily as one of weight 1), no repeats."""
     by_kind: dict[str, list[_Turn]] = {}
     for turn in candidates:
         by_kind.setdefault(turn.kind, []).append(turn)
     kinds = list(by_kind)
     rng.shuffle(kinds)
+    if weights:  # weighted random order (Efraimidis-Spirakis keys)
+        keys = {kind: rng.random() ** (1 / weights.get(kind, 1.0)) for kind in kinds}
+        kinds.sort(key=keys.__getitem__, reverse=True)
     for kind in kinds:
         rng.shuffle(by_kind[kind])
     chosen: list[_Turn] = []
