@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from mminstruct.converters.coco_files import (
     load_coco_file,
     load_relations_file,
 )
+from mminstruct.converters.coco_segments import segment_areas
 from mminstruct.converters.common import (
     _ID_TYPES,
     _preview,
@@ -39,10 +42,11 @@ from mminstruct.converters.common import (
     name_problem,
     side_problem,
 )
+from mminstruct.converters.refexps import attach_refexps, load_refexps
 
 from mminstruct.config import CocoSourceConfig
 from mminstruct.errors import InputError
-from mminstruct.records import ImageId, ImageRecord, ObjectBox, Rejection, Relation
+from mminstruct.records import ImageId, ImageRecord, ObjectBox, Region, Rejection, Relation
 from mminstruct.resources import resolve_path
 
 MAX_CAPTION_CHARS = 2000  # longer "captions" are broken records, not descriptions
@@ -61,6 +65,7 @@ class _PendingImage:
     captions: list[str] = field(default_factory=list)
     objects: list[ObjectBox] = field(default_factory=list)
     relations: list[Relation] = field(default_factory=list)
+    referring: list[Region] = field(default_factory=list)  # from `refexps` files
     problem: tuple[str, str] | None = None  # (reason, detail) of the first bad record
 
 
@@ -84,7 +89,8 @@ def _read_files(source: CocoSourceConfig) -> tuple[dict, list[Rejection], tuple[
     categories: dict[Any, str] = {}
     licenses: dict[Any, dict] = {}
     # annotation id -> (image id, object index), for relations; None where ids repeat
-    objects_by_id: dict[Any, tuple[ImageId, int] | None] | None = {} if source.relations else None
+    wanted = source.relations or source.refexps
+    objects_by_id: dict[Any, tuple[ImageId, int] | None] | None = {} if wanted else None
     for path in map(resolve_path, source.instances):
         data = load_coco_file(path, needs=("images", "annotations", "categories"))
         _merge_licenses(data, licenses)
@@ -102,6 +108,9 @@ def _read_files(source: CocoSourceConfig) -> tuple[dict, list[Rejection], tuple[
     for path in map(resolve_path, source.relations):
         relations = load_relations_file(path)
         _attach_relations(relations, path, source.name, images, objects_by_id or {}, skipped)
+    for path in map(resolve_path, source.refexps):
+        entries = load_refexps(path)
+        attach_refexps(entries, path, source.name, images, objects_by_id or {}, skipped)
     return images, skipped, tuple(sorted(set(categories.values()))), licenses
 
 
@@ -239,10 +248,44 @@ def _attach_objects(
     order = keep[np.argsort(where[keep], kind="stable")]
     crowd = np.array([a.iscrowd for a in annotations], dtype=object)[order].astype(bool)
     labels = [names[c] for c in category[order].tolist()]
-    objects = list(map(ObjectBox, labels, *boxes[order].T.tolist(), crowd.tolist()))
+    areas = _segment_areas(annotations, order, where[order], pending, path, dataset, skipped)
+    columns = (*boxes[order].T.tolist(), crowd.tolist(), itertools.repeat(()), areas)
+    objects = list(map(ObjectBox, labels, *columns))
     if objects_by_id is not None:
         _index_objects(annotations, order, where[order], pending, objects_by_id)
     _split_to_images(objects, where[order], pending, "objects")
+
+
+def _segment_areas(
+    annotations: list[_Annotation],
+    order: np.ndarray,
+    where: np.ndarray,
+    pending: list[_PendingImage],
+    path: Path,
+    dataset: str,
+    skipped: list[Rejection],
+) -> list[float]:
+    """Each kept annotation's segment area in pixels: its `area`, else computed from its
+    `segmentation` (`coco_segments`); 0.0 where neither gives one, a bad one is skipped."""
+    areas = [
+        float(a) if _positive(a) else 0.0 for a in (annotations[i].area for i in order.tolist())
+    ]
+    missing = [k for k, area in enumerate(areas) if area == 0.0]
+    sizes = {int(order[k]): (pending[where[k]].height, pending[where[k]].width) for k in missing}
+    found = segment_areas(path, sizes) if sizes else {}
+    for k in missing:
+        i, result = int(order[k]), found.get(int(order[k]))
+        if isinstance(result, str):
+            detail = f"{path.name}: annotations[{i}] (id {annotations[i].id!r}): {result}"
+            skipped.append(_record_skip("bad_segmentation", detail, dataset, pending[where[k]].id))
+        elif result is not None:
+            areas[k] = result
+    return areas
+
+
+def _positive(value: Any) -> bool:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and math.isfinite(value) and value > 0
 
 
 def _index_objects(
@@ -434,6 +477,7 @@ def _finish(
         captions=tuple(dict.fromkeys(image.captions)),
         objects=tuple(image.objects),
         relations=tuple(image.relations),
+        referring=tuple(image.referring),
         vocabulary=vocabulary if image.in_instances else (),
         license=licenses.get(image.license),
     )

@@ -42,6 +42,7 @@ class _Annotation(msgspec.Struct, gc=False):
     bbox: Any = None
     iscrowd: Any = 0
     caption: Any = None
+    area: Any = None  # the segment's area in pixels (what pycocotools computes from it)
 
 
 class _Category(msgspec.Struct, gc=False):

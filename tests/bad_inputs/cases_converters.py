@@ -222,6 +222,36 @@ _coco_case(
 )
 
 
+# --------------------------------------------------------------------------- segmentations
+
+# A file from a labelling tool without `area`: the segment area is computed from the polygons
+# or RLE; a broken one costs only that area (the box is kept), counted as `bad_segmentation`.
+_coco_case(
+    "segmentation_broken",
+    lambda scene, _: scene.boxes[0].update(segmentation=[[4, 4, 24, 4, 24]]),
+    Built(
+        2,
+        0,
+        "bad_segmentation",
+        "record",
+        ("instances.json: annotations[0] (id 10): polygon 0 has an odd number of coordinates (5)",),
+    ),
+)
+_coco_case(
+    "segmentation_rle_garbage",
+    lambda scene, _: scene.boxes[1].update(
+        segmentation={"size": [48, 64], "counts": "not an RLE!"}, iscrowd=1, area=0
+    ),
+    Built(
+        2,
+        0,
+        "bad_segmentation",
+        "record",
+        ("instances.json: annotations[1] (id 11): RLE does not decode",),
+    ),
+)
+
+
 # --------------------------------------------------------------------------- other formats
 
 
