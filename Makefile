@@ -5,7 +5,7 @@ help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
 install: ## editable install with test tools (CPU torch first, for the model extras)
-	pip install -e '.[test]'
+	pip install torch==2.13.0 -e '.[test,hf,serve]'
 
 demo: ## build the demo dataset into out/demo
 	mminstruct build configs/demo.yaml

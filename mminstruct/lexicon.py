@@ -387,3 +387,50 @@ SEE_VERBS = frozenset(
 IMAGE_WORDS = frozenset(
     {"image", "picture", "photo", "photograph", "scene", "frame", "shot", "view", "screen"}
 )
+
+# COCO's supercategory of each of its 80 categories (the `supercategory` field of COCO's
+# instances files): multiple-choice distractors come from the same one.
+COCO_SUPERCATEGORIES: dict[str, str] = {
+    category: supercategory
+    for supercategory, members in {
+        "person": ("person",),
+        "vehicle": ("bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat"),
+        "outdoor": ("traffic light", "fire hydrant", "stop sign", "parking meter", "bench"),
+        "animal": (
+            *("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra"),
+            "giraffe",
+        ),
+        "accessory": ("backpack", "umbrella", "handbag", "tie", "suitcase"),
+        "sports": (
+            *("frisbee", "skis", "snowboard", "sports ball", "kite", "baseball bat"),
+            *("baseball glove", "skateboard", "surfboard", "tennis racket"),
+        ),
+        "kitchen": ("bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl"),
+        "food": (
+            *("banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog"),
+            *("pizza", "donut", "cake"),
+        ),
+        "furniture": ("chair", "couch", "potted plant", "bed", "dining table", "toilet"),
+        "electronic": ("tv", "laptop", "mouse", "remote", "keyboard", "cell phone"),
+        "appliance": ("microwave", "oven", "toaster", "sink", "refrigerator"),
+        "indoor": (
+            *("book", "clock", "vase", "scissors", "teddy bear", "hair drier"),
+            "toothbrush",
+        ),
+    }.items()
+    for category in members
+}
+# Colour words: a Visual Genome attribute among these answers "What color is ...?".
+COLORS = frozenset(
+    {"white", "black", "brown", "red", "blue", "green", "yellow", "gray", "grey", "pink"}
+    | {"purple", "orange", "tan", "beige", "silver", "gold", "golden"}
+)
+# LLaVA-1.5's format prompt of each rule-based task family it trains on (its 665K mix):
+# a suffix after the question, or (regions) the request the phrase or box follows.
+FORMAT_PROMPTS: dict[str, str] = {
+    "short_vqa": "Answer the question using a single word or phrase.",
+    "compositional": "Answer the question using a single word or phrase.",
+    "choice": "Answer with the option's letter from the given choices directly.",
+    "regions": "Please provide the bounding box coordinate of the region this sentence "
+    "describes: ... / Please provide a short description for this region: [x1, y1, x2, y2]",
+}

@@ -7,6 +7,10 @@ Work is cut into units of `output.shard_max_samples` input images, in a stable o
 goes to rank i mod world_size, writes `shard-NNNNNN.tar` and, last, its stats file under
 `_parts/`, which marks it done. A rerun skips done units, so a killed job resumes where it
 stopped; the last process to finish merges everything (`finalize`).
+
+The generator sees one stream of batches over all of this process's units
+(`generate_stream`): a server backend keeps its requests in flight across batches and shards
+while this thread checks and writes what has come back, in input order.
 """
 
 from __future__ import annotations
@@ -23,8 +27,14 @@ from mminstruct.checks import FailureWatch, ground
 from mminstruct.config import Config, check_paths, dump_config
 from mminstruct.converters import READERS
 from mminstruct.errors import MminstructError
-from mminstruct.generate import Generator, make_generator
-from mminstruct.images import load_image
+from mminstruct.generate import (
+    Batch,
+    Generator,
+    generate_stream,
+    make_generator,
+    stopping_servers,
+)
+from mminstruct.images import LoadedImage, load_image
 from mminstruct.io import file_digests, write_atomic, write_json, write_jsonl
 from mminstruct.keys import image_seed, sample_key
 from mminstruct.launch import Launch
@@ -52,6 +62,8 @@ from mminstruct.records import Generated, ImageRecord, Rejection
 log = logging.getLogger("mminstruct")
 
 Item = ImageRecord | Rejection
+Loaded = tuple[Item, LoadedImage | Rejection]  # an input image, loaded or refused
+Stream = Iterator[tuple[list[Loaded], list[Generated]]]  # a batch, what the generator made
 
 
 @dataclass(frozen=True)
@@ -70,7 +82,8 @@ def run(config: Config, launch: Launch | None = None, force: bool = False) -> di
     launch = launch or Launch()
     check_paths(config)  # a missing images folder is a config error, before anything is read
     # From the start: a SIGTERM is never a crash, a full disk is a message.
-    with stop_on_sigterm() as stop, _disk_errors(config.output.dir):
+    # A managed inference server never outlives the build, whatever way it ends.
+    with stop_on_sigterm() as stop, _disk_errors(config.output.dir), stopping_servers():
         out_dir = prepare_output_dir(config, launch)
         current = fingerprint(config)
         with claim_output(out_dir, current, force):  # or refused, the folder untouched
@@ -84,7 +97,7 @@ def build_claimed(
     items, skipped = read_sources(config)
     units = list(plan_units(items, config.output.shard_max_samples))
     done = done_units(out_dir, current, launch, units, force)
-    generator = make_generator(config)  # a missing model stops the build here
+    generator = make_generator(config, launch)  # a missing model stops the build here
     if launch.rank == 0:
         write_atomic(out_dir / "config.yaml", dump_config(config))
         write_jsonl(out_dir / PARTS / SOURCE_REJECTS, [r.to_json() for r in skipped])
@@ -93,9 +106,13 @@ def build_claimed(
     watch = FailureWatch.of(config.generator)
     job = _Job(config, out_dir, generator, current, len(units), stop, watch)
     progress = Progress(sum(len(units[i]) for i in todo), prefix=launch.prefix)
-    for index in todo:
-        tally = build_unit(job, index, units[index])
-        progress.update(len(units[index]), sum(tally.instructions.values()), tally.tokens)
+    # One stream over every unit here: a server backend keeps requests in flight across
+    # batches and shards; results come back in input order, a batch at a time.
+    batches = _batches(job, [units[i] for i in todo])
+    with contextlib.closing(generate_stream(generator, batches)) as stream:
+        for index in todo:
+            tally = build_unit(job, index, units[index], stream)
+            progress.update(len(units[index]), sum(tally.instructions.values()), tally.tokens)
     progress.close()
     # A SIGTERM from here on is ignored: the work is done, the merge takes seconds.
     if launch.world_size == 1:
@@ -148,18 +165,20 @@ def plan_units(items: list[Item], size: int) -> Iterator[list[Item]]:
     return _chunks(items, size)
 
 
-def build_unit(job: _Job, index: int, items: list[Item]) -> Tally:
-    """Write one unit's shard(s), then its rejects and stats (the completion marker)."""
+def build_unit(job: _Job, index: int, items: list[Item], stream: Stream) -> Tally:
+    """Write one unit's shard(s), then its rejects and stats (the completion marker).
+    `stream` gives this unit's batches next, each with what the generator made of it."""
     stem = unit_stem(index)
     output = job.config.output
     tally = Tally()
     job.generator.start_unit()
     caps = (output.shard_max_samples, output.shard_max_bytes)
     with ShardWriter(job.out_dir, stem, *caps, fsync=output.fsync) as writer:
-        for batch in _chunks(items, job.config.generator.batch_size):
+        for _ in _chunks(items, job.config.generator.batch_size):
             if job.stop.is_set():
                 raise StopRequested(f"stopped by SIGTERM; {stem} was abandoned")
-            _build_batch(job, batch, writer, tally)
+            loaded, generated = next(stream)
+            _write_batch(job, loaded, generated, writer, tally)
     rejects = [r.to_json() for r in tally.rejects]
     write_jsonl(job.out_dir / PARTS / f"{stem}.rejects.jsonl", rejects)
     shards = [_shard_entry(shard) for shard in writer.done]
@@ -186,36 +205,50 @@ def _shard_entry(shard: ShardInfo) -> dict:
     }
 
 
-def _build_batch(job: _Job, batch: list[Item], writer: ShardWriter, tally: Tally) -> None:
+def _batches(job: _Job, units: list[list[Item]]) -> Iterator[Batch[list[Loaded]]]:
+    """The units' images in batches of `generator.batch_size` (never across units), each
+    loaded as the generator asks for it; a batch carries every item with its image or
+    rejection."""
+    config = job.config
+    for items in units:
+        for chunk in _chunks(items, config.generator.batch_size):
+            loaded = [(item, _load(config, item)) for item in chunk]
+            ready = [(i, image) for i, image in loaded if not isinstance(image, Rejection)]
+            yield Batch([i for i, _ in ready], [image.data for _, image in ready], loaded)
+
+
+def _load(config: Config, item: Item) -> LoadedImage | Rejection:
+    if isinstance(item, Rejection):
+        return item
+    return load_image(item, config.output.image_check, max_bytes=config.output.max_image_bytes)
+
+
+def _write_batch(
+    job: _Job, loaded: list[Loaded], generated: list[Generated], writer: ShardWriter, tally: Tally
+) -> None:
+    """A batch's images rejected on loading, then its samples, checked, in input order."""
     ready = []
-    for item in batch:
-        image = (
-            item
-            if isinstance(item, Rejection)
-            else load_image(
-                item, job.config.output.image_check, max_bytes=job.config.output.max_image_bytes
-            )
-        )
+    for item, image in loaded:
         if isinstance(image, Rejection):
             tally.reject(image)
         else:
             ready.append((item, image))
     records = [record for record, _ in ready]
-    results = generate_batch(job.generator, job.config, records, [i.data for _, i in ready])
-    for (record, image), generated in zip(ready, results, strict=True):
-        job.failures.add(generated)
-        tally.tokens += generated.tokens
-        tally.preference_dropped.update(generated.preference_dropped)
-        for rejection in generated.rejections:
+    results = check_generated(job.generator, job.config, records, generated)
+    for (record, image), result in zip(ready, results, strict=True):
+        job.failures.add(result)
+        tally.tokens += result.tokens
+        tally.preference_dropped.update(result.preference_dropped)
+        for rejection in result.rejections:
             tally.reject(rejection)
-        if not generated.instructions:
+        if not result.instructions:
             detail = "no task produced an instruction (see this image's task rejections)"
             tally.reject(Rejection("no_instructions", detail, record.dataset, record.image_id))
             continue
         key = sample_key(record.dataset, record.image_id)
-        sample = sample_record(record, key, generated.instructions, job.config.generator.seed)
+        sample = sample_record(record, key, result.instructions, job.config.generator.seed)
         writer.write(key, sample_members(key, image, sample))
-        tally.written(generated.instructions, image.extension, record.image_id)
+        tally.written(result.instructions, image.extension, record.image_id)
         tally.describe(record, sample)
     job.failures.check()
 
@@ -224,8 +257,14 @@ def generate_batch(
     generator: Generator, config: Config, records: list[ImageRecord], images: list[bytes]
 ) -> list[Generated]:
     """What the generator made for each record, after the checks every backend's output
-    goes through. `build` and `preview` both come here."""
-    results = generator.generate(records, images)
+    goes through (`preview` comes here; `build` streams batches through the same checks)."""
+    return check_generated(generator, config, records, generator.generate(records, images))
+
+
+def check_generated(
+    generator: Generator, config: Config, records: list[ImageRecord], results: list[Generated]
+) -> list[Generated]:
+    """The checks every backend's output goes through: grounding, then preference pairs."""
     mode = config.generator.grounding
     results = [ground(record, r, mode) for record, r in zip(records, results, strict=True)]
     preference = config.tasks.preference

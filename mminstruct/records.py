@@ -27,6 +27,9 @@ class ObjectBox(msgspec.Struct, frozen=True, order=True, gc=False):
     h: float
     iscrowd: bool = False  # a COCO crowd box covers a group of objects, not one
     attributes: tuple[str, ...] = ()  # e.g. ("red", "parked"), from Visual Genome attributes
+    # The object's own outline area in pixels (COCO `area`: its segment's area, as
+    # pycocotools computes it); 0.0 when unknown, and then the box area stands in.
+    segment_area: float = 0.0
 
 
 class Relation(msgspec.Struct, frozen=True, gc=False):
@@ -79,6 +82,8 @@ class ImageRecord(msgspec.Struct, frozen=True, gc=False):
     license: dict[str, Any] | None = None  # {"id", "name", "url"} when the source names one
     relations: tuple[Relation, ...] = ()  # annotated relations between `objects`
     regions: tuple[Region, ...] = ()  # region descriptions (Visual Genome)
+    # Referring expressions (RefCOCO-style `refexps` files): each names exactly one object.
+    referring: tuple[Region, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,14 @@ class CocoSourceConfig:
     # Files with a top-level `relations` list of {"image_id", "subject_id", "object_id",
     # "predicate"} whose ids are annotation ids of the instances files (may be one of them).
     relations: tuple[str, ...] = ()
+    # RefCOCO-style referring expressions (JSON only, never pickles): a list of
+    # {"image_id", "ann_id" or "bbox", "sentences"}; `tasks.regions` asks for their boxes.
+    refexps: tuple[str, ...] = ()
     name: str = "coco"  # dataset name: prefix of sample keys and `source.dataset`
     kind: Literal["coco"] = "coco"  # source format
 
     def __post_init__(self) -> None:
-        _one_file_means_a_list(self, ("instances", "captions", "relations"))
+        _one_file_means_a_list(self, ("instances", "captions", "relations", "refexps"))
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def _one_file_means_a_list(config: Any, names: tuple[str, ...]) -> None:
 def annotation_files(source: SourceConfig) -> list[str]:
     """Every annotation file a source reads, in a fixed order."""
     names = ("instances", "captions", "relations", "image_data", "objects", "relationships")
-    names += ("attributes", "regions", "coco_captions", "annotations")
+    names += ("attributes", "regions", "coco_captions", "annotations", "refexps")
     files: list[str] = []
     for name in names:
         value = getattr(source, name, None)
@@ -148,6 +151,47 @@ class PreferenceTask:
 
 
 @dataclass(frozen=True)
+class RegionsTask:
+    """LLaVA-1.5's region grounding (RefCOCO/VG formats), rule-based only: a phrase that
+    picks out one object -> its box, and a box -> a short description of it."""
+
+    enabled: bool = False  # generate this task
+    questions: int = 4  # phrase/box turns per image (at most this many)
+    # What box coordinates (0-1, two decimals) are fractions of, here and in multiple-choice
+    # region questions: "square": the image padded to a centered square, as LLaVA-1.5 trains
+    # (`image_aspect_ratio: pad`) and writes its VG boxes; "image": width and height.
+    box_frame: Literal["square", "image"] = "square"
+
+
+@dataclass(frozen=True)
+class ShortVqaTask:
+    """Short-answer VQA with LLaVA-1.5's "single word or phrase" suffix, rule-based only:
+    counts, colours and attributes, what/which/where, relations."""
+
+    enabled: bool = False  # generate this task
+    questions: int = 4  # question/answer turns per image (at most this many)
+
+
+@dataclass(frozen=True)
+class ChoiceTask:
+    """Multiple choice with LLaVA-1.5's "option's letter" suffix, rule-based only;
+    distractors from the answer's COCO supercategory."""
+
+    enabled: bool = False  # generate this task
+    questions: int = 2  # question/answer turns per image (at most this many)
+    options: int = 4  # choices per question (2-6), lettered A, B, C...
+
+
+@dataclass(frozen=True)
+class CompositionalTask:
+    """GQA-style compositional questions from the scene graph (verify, choose, relate,
+    logical and/or, compare), answers balanced per question type; rule-based only."""
+
+    enabled: bool = False  # generate this task
+    questions: int = 4  # question/answer turns per image (at most this many)
+
+
+@dataclass(frozen=True)
 class TasksConfig:
     """Which instruction types to write, and their settings."""
 
@@ -155,6 +199,33 @@ class TasksConfig:
     detail: DetailTask = field(default_factory=DetailTask)
     reasoning: ReasoningTask = field(default_factory=ReasoningTask)
     preference: PreferenceTask = field(default_factory=PreferenceTask)
+    regions: RegionsTask = field(default_factory=RegionsTask)  # region grounding
+    short_vqa: ShortVqaTask = field(default_factory=ShortVqaTask)  # short-answer VQA
+    choice: ChoiceTask = field(default_factory=ChoiceTask)  # multiple choice
+    compositional: CompositionalTask = field(default_factory=CompositionalTask)  # GQA-style
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """An inference server the build starts, watches and stops itself (`generator.backend:
+    openai`); `generator.base_url` is then the started server's. See mminstruct/generate/servers/."""
+
+    # The engine: "vllm" (`vllm serve`), "sglang" (`python -m sglang.launch_server`),
+    # "transformers" (`transformers serve`); None: run `command` instead.
+    preset: Literal["vllm", "sglang", "transformers"] | None = None
+    # Any other server's command line (llama.cpp's llama-server, TGI), without a preset;
+    # {host}, {port}, {model}, {tensor_parallel}, {dtype}, {max_model_len} are filled in.
+    command: tuple[str, ...] = ()
+    # GPUs per server (vllm, sglang); None: all the node's GPUs (placement node), else 1.
+    tensor_parallel: int | None = None
+    dtype: str = "auto"  # weights' dtype, passed to the engine ("auto", "bfloat16", ...)
+    max_model_len: int | None = None  # longest prompt + answer in tokens; None: the model's
+    args: tuple[str, ...] = ()  # extra arguments appended to the command line, as given
+    ready_timeout_s: float = 900.0  # the model must answer within this long of each start
+    restarts: int = 2  # a server that dies mid-build is restarted at most this many times
+    # "node": one server per node on all its GPUs (launch one task per node); "gpu": one per
+    # process, on GPU(s) LOCAL_RANK x tensor_parallel onward (CUDA_VISIBLE_DEVICES).
+    placement: Literal["node", "gpu"] = "node"
 
 
 @dataclass(frozen=True)
@@ -167,7 +238,10 @@ class GeneratorConfig:
     backend: Literal["template", "hf", "hf-vlm", "openai"] = "template"
     model: str | None = None  # local path or hub name (hf, hf-vlm), or the served model (openai)
     seed: int = 0  # base seed; each image derives its own from this and its key
-    batch_size: int = 32  # images handed to the generator at once (and prompts per model call)
+    # Images handed to the generator at once: hf, hf-vlm generate their prompts in one model
+    # call; openai streams requests across batches, and a batch is the unit of the
+    # failure-rate and SIGTERM checks.
+    batch_size: int = 32
     templates: str | None = None  # folder of templates to use instead of the shipped ones
     max_new_tokens: int = 512  # completion length limit; a completion cut there is rejected
     temperature: float = 0.7  # sampling temperature; 0 = greedy decoding
@@ -189,13 +263,16 @@ class GeneratorConfig:
     allow_pickle: bool = False  # load .bin (pickle) weights; by default only safetensors
     base_url: str = "http://localhost:8000/v1"  # openai: the server
     api_key_env: str = "OPENAI_API_KEY"  # openai: the environment variable holding the key
-    concurrency: int = 8  # openai: requests in flight at once
-    timeout_s: float = 120.0  # openai: per request
+    concurrency: int = 8  # openai: requests in flight at once (about the server's slots)
+    timeout_s: float = 120.0  # openai: bounds each attempt of a request as a whole
     max_retries: int = 4  # openai: on 429/5xx and dropped connections, with backoff
     # Stop the build when the model fails (backend errors, unusable completions) on more
     # than this share of the latest images: of max(2 x batch_size, 20), checked after each
     # batch. 1 never stops. See mminstruct/checks/failures.py.
     max_failure_rate: float = 0.5
+    # openai: start the server too (vllm, sglang, transformers, or any command); None: use
+    # the one already running at `base_url`.
+    server: ServerConfig | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from mminstruct.config.schema import Config, GeneratorConfig, SourceConfig
+from mminstruct.config.schema import Config, GeneratorConfig, ServerConfig, SourceConfig
 from mminstruct.errors import ConfigError
 from mminstruct.keys import DATASET_NAME
 from mminstruct.resources import resolve_path
@@ -25,6 +25,10 @@ def check_consistency(config: Config, errors: list[str]) -> None:
         "output.max_image_bytes": config.output.max_image_bytes,
         "tasks.conversation.turns": config.tasks.conversation.turns,
         "tasks.reasoning.questions": config.tasks.reasoning.questions,
+        "tasks.regions.questions": config.tasks.regions.questions,
+        "tasks.short_vqa.questions": config.tasks.short_vqa.questions,
+        "tasks.choice.questions": config.tasks.choice.questions,
+        "tasks.compositional.questions": config.tasks.compositional.questions,
         "generator.batch_size": config.generator.batch_size,
         "generator.max_new_tokens": config.generator.max_new_tokens,
         "generator.samples_per_task": config.generator.samples_per_task,
@@ -33,6 +37,14 @@ def check_consistency(config: Config, errors: list[str]) -> None:
     for key, value in positive.items():
         if value < 1:
             errors.append(f"{key}: must be at least 1, got {value}")
+    if not 2 <= config.tasks.choice.options <= 6:
+        errors.append(f"tasks.choice.options: must be 2 to 6, got {config.tasks.choice.options}")
+    for family in ("regions", "short_vqa", "choice", "compositional"):
+        if getattr(config.tasks, family).enabled and config.generator.backend != "template":
+            errors.append(
+                f"tasks.{family}: written from the annotations by the rule-based generator; "
+                "needs generator.backend: template"
+            )
     if not 0 <= config.context.decimals <= 4:
         errors.append(f"context.decimals: must be between 0 and 4, got {config.context.decimals}")
     if config.context.max_objects is not None and config.context.max_objects < 1:
@@ -68,6 +80,7 @@ def check_consistency(config: Config, errors: list[str]) -> None:
         rate = generator.max_failure_rate
         errors.append(f"generator.max_failure_rate: must be between 0 and 1, got {rate}")
     _check_secrets(generator, errors)
+    _check_server(generator, errors)
     if config.limit is not None and config.limit < 1:
         errors.append(f"limit: must be at least 1 or null, got {config.limit}")
 
@@ -167,3 +180,54 @@ def _check_secrets(generator: GeneratorConfig, errors: list[str]) -> None:
             "generator.base_url: must not hold a user name or password (user:pass@host); "
             "put the key in the variable named by generator.api_key_env"
         )
+
+
+SERVER_FIELDS = ("host", "port", "model", "tensor_parallel", "dtype", "max_model_len")
+
+
+def _check_server(generator: GeneratorConfig, errors: list[str]) -> None:
+    """`generator.server`: an engine to run, for the openai backend, with sane limits."""
+    server = generator.server
+    if server is None:
+        return
+    if generator.backend != "openai":
+        errors.append(
+            "generator.server: a started server is reached through the openai backend; set "
+            "generator.backend: openai (or remove generator.server)"
+        )
+    if (server.preset is None) == (not server.command):
+        errors.append(
+            "generator.server: give a preset (vllm, sglang, transformers) or a command, "
+            "not both and not neither"
+        )
+    for i, part in enumerate(server.command):
+        try:
+            part.format(**dict.fromkeys(SERVER_FIELDS, ""))
+        except (KeyError, IndexError, ValueError) as exc:
+            choices = ", ".join("{" + name + "}" for name in SERVER_FIELDS)
+            errors.append(f"generator.server.command.{i}: bad placeholder {exc}; use {choices}")
+    _check_server_numbers(server, errors)
+
+
+def _check_server_numbers(server: ServerConfig, errors: list[str]) -> None:
+    if server.tensor_parallel is not None and server.tensor_parallel < 1:
+        errors.append(
+            f"generator.server.tensor_parallel: must be at least 1 or null, got "
+            f"{server.tensor_parallel}"
+        )
+    if server.preset == "transformers" and (server.tensor_parallel or 1) > 1:
+        errors.append(
+            "generator.server.tensor_parallel: transformers serve runs on one device; use "
+            "placement: gpu for one server per GPU, or the vllm or sglang preset"
+        )
+    if server.max_model_len is not None and server.max_model_len < 1:
+        errors.append(
+            f"generator.server.max_model_len: must be at least 1 or null, got "
+            f"{server.max_model_len}"
+        )
+    if server.ready_timeout_s <= 0:
+        errors.append(
+            f"generator.server.ready_timeout_s: must be more than 0, got {server.ready_timeout_s}"
+        )
+    if server.restarts < 0:
+        errors.append(f"generator.server.restarts: must be at least 0, got {server.restarts}")

@@ -6,7 +6,8 @@
      "categories": ["dog", "couch", "cat"]}
 
 Every key is optional. Boxes are in pixels, COCO order, inside the image; an object may say
-`"iscrowd": true` (a COCO crowd box); relations index `objects`. The boxes are taken as a
+`"iscrowd": true` (a COCO crowd box) and `"area"` (its segment's area in pixels, COCO's
+`area`, which prominence and size answers use); relations index `objects`. The boxes are taken as a
 COCO instances file's are: every object of their categories is boxed, so counts are stated
 and checked. `categories` (a COCO file's category list) names further categories whose
 absence is known; without it, those of the objects are. All problems are reported at once,
@@ -26,7 +27,7 @@ from mminstruct.errors import ConfigError, MminstructError
 from mminstruct.records import ObjectBox, Relation
 
 ANNOTATION_KEYS = ("captions", "objects", "relations", "categories")
-OBJECT_KEYS = ("category", "bbox", "iscrowd")
+OBJECT_KEYS = ("category", "bbox", "iscrowd", "area")
 RELATION_KEYS = ("subject", "predicate", "object")
 MAX_ANNOTATION_BYTES = 16 << 20  # the annotations of one image; a larger file is refused
 SHOWN_CHARS = 80  # of a bad value quoted in a message
@@ -149,9 +150,19 @@ def _objects(value: Any, width: int, height: int, problems: list[str]) -> tuple[
             problems.append(
                 f"{where}.iscrowd: must be true or false (or 1 or 0), got {_shown(crowd)}"
             )
+        area = item.get("area", 0.0)
+        if not _is_area(area):
+            problems.append(f"{where}.area: must be a non-negative number, got {_shown(area)}")
         if len(problems) == found:
-            objects.append(ObjectBox(category.strip(), *box, iscrowd=bool(crowd)))
+            obj = ObjectBox(category.strip(), *box, iscrowd=bool(crowd), segment_area=float(area))
+            objects.append(obj)
     return tuple(objects)
+
+
+def _is_area(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and 0 <= value < 1e15
 
 
 def _box(bbox: Any, width: int, height: int) -> tuple[float, float, float, float] | str:

@@ -59,7 +59,12 @@ def test_same_boxes_as_annotations_or_as_coco_file_give_the_same_preview(
     annotations = {
         "captions": list(coco.captions),
         "objects": [
-            {"category": o.category, "bbox": [o.x, o.y, o.w, o.h], "iscrowd": o.iscrowd}
+            {
+                "category": o.category,
+                "bbox": [o.x, o.y, o.w, o.h],
+                "iscrowd": o.iscrowd,
+                "area": o.segment_area,
+            }
             for o in coco.objects
         ],
     }

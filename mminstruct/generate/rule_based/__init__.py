@@ -12,14 +12,18 @@ mentions, and descriptions quote the captions. The wording comes from `rule_base
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Sequence
 
 from mminstruct.config import Config, ContextConfig, TasksConfig
 from mminstruct.context import context_relations
 from mminstruct.generate.rule_based.captions import clean_caption, mention_terms, mentioned
+from mminstruct.generate.rule_based.choice import _choice
+from mminstruct.generate.rule_based.compositional import _compositional
 from mminstruct.generate.rule_based.conversation import _conversation
 from mminstruct.generate.rule_based.detail import MAX_INVENTORY, _detail, inventory
+from mminstruct.generate.rule_based.grounding_regions import _regions
 from mminstruct.generate.rule_based.phrasing import (
     POOLS,
     TEMPLATE_FILE,
@@ -30,6 +34,7 @@ from mminstruct.generate.rule_based.phrasing import (
     templates_dir,
 )
 from mminstruct.generate.rule_based.reasoning import LARGER_RATIO, SIDE_GAP, _reasoning, ratio_words
+from mminstruct.generate.rule_based.referring import Referent, llava_box, referents
 from mminstruct.generate.rule_based.relations import relation_facts
 from mminstruct.generate.rule_based.scene import (
     BIGGEST_MARGIN,
@@ -41,6 +46,7 @@ from mminstruct.generate.rule_based.scene import (
     region,
     some,
 )
+from mminstruct.generate.rule_based.short_vqa import _short_vqa
 from mminstruct.keys import image_seed
 from mminstruct.records import Generated, ImageRecord, Instruction, Rejection
 
@@ -53,6 +59,7 @@ __all__ = [
     "SIDE_GAP",
     "TEMPLATE_FILE",
     "Phrasings",
+    "Referent",
     "RuleBasedGenerator",
     "Scene",
     "absent_categories",
@@ -61,10 +68,12 @@ __all__ = [
     "describe_scene",
     "generate_instructions",
     "inventory",
+    "llava_box",
     "load_phrasings",
     "mention_terms",
     "mentioned",
     "ratio_words",
+    "referents",
     "region",
     "relation_facts",
     "render",
@@ -73,6 +82,20 @@ __all__ = [
 ]
 
 _TASKS = {"conversation": _conversation, "detail": _detail, "reasoning": _reasoning}
+# LLaVA-1.5's academic task families, written from annotations alone (off by default).
+_TASKS |= {
+    "regions": _regions,
+    "short_vqa": _short_vqa,
+    "choice": _choice,
+    "compositional": _compositional,
+}
+_FAMILY_NEEDS = {
+    "regions": "an object that a phrase can pick out alone, a region description or a "
+    "referring expression",
+    "short_vqa": "an exact count, a colour, an annotated relation or a lone object",
+    "choice": "a COCO category with enough unseen categories of its supercategory to offer",
+    "compositional": "object categories present or certainly absent",
+}
 
 
 def _limits(tasks: TasksConfig) -> dict[str, int | None]:
@@ -81,10 +104,31 @@ def _limits(tasks: TasksConfig) -> dict[str, int | None]:
         "conversation": tasks.conversation.turns if tasks.conversation.enabled else None,
         "detail": 1 if tasks.detail.enabled else None,
         "reasoning": tasks.reasoning.questions if tasks.reasoning.enabled else None,
+    } | {
+        name: family.questions if family.enabled else None
+        for name, family in (
+            ("regions", tasks.regions),
+            ("short_vqa", tasks.short_vqa),
+            ("choice", tasks.choice),
+            ("compositional", tasks.compositional),
+        )
     }
 
 
+def _task_function(task: str, tasks: TasksConfig):
+    """The function writing `task`; multiple choice also takes its number of options, and
+    both it and region grounding the frame their boxes are fractions of."""
+    square = tasks.regions.box_frame == "square"
+    if task == "choice":
+        return functools.partial(_choice, options=tasks.choice.options, square=square)
+    if task == "regions":
+        return functools.partial(_regions, square=square)
+    return _TASKS[task]
+
+
 def _missing(task: str, scene: Scene) -> str:
+    if task in _FAMILY_NEEDS:
+        return f"{task} needs {_FAMILY_NEEDS[task]}; this image has none"
     if task == "reasoning":
         found = ", ".join(scene.countable) or "none"
         return (
@@ -114,7 +158,7 @@ def generate_instructions(
         if limit is None:
             continue
         rng = random.Random(f"{seed}:{task}")
-        turns = _TASKS[task](record, scene, _Say(phrasings, rng), rng, limit)
+        turns = _task_function(task, tasks)(record, scene, _Say(phrasings, rng), rng, limit)
         if turns:
             result.instructions.append(
                 Instruction(task=task, turns=tuple(turns), generator=dict(stamp))
