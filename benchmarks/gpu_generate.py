@@ -11,8 +11,10 @@ LLaVA-sized (~1,000 tokens) and every completion is exactly 256 new tokens (EOS 
 It prints generated tokens/s for:
 - a naive loop: plain `model.generate`, one prompt at a time (the reference);
 - the `hf` backend with the dynamic cache at each batch size;
-- the `hf` backend with `generator.cache_implementation: static` (compiled decode step;
-  the first call compiles, so it is warmed up once and the second call is timed).
+- the `hf` backend with `generator.hf` speed settings, side by side in the same run:
+  `cache: static` (eager), `cache: static, compile: true` (compiled decode step) and
+  `continuous_batching: true` (`model.generate_batch`). Each is warmed up once (compile,
+  CUDA graph capture) and the second call is timed.
 
 `--shape tiny --device cpu` runs the same code on a toy model as a smoke test.
 """
@@ -101,8 +103,17 @@ def prompts(count: int, tokens: int, vocab_size: int) -> list[str]:
     ]
 
 
-def backend_for(folder: Path, batch_size: int, new_tokens: int, cache: str | None):
-    """mminstruct's hf backend, greedy, completions forced to `new_tokens` (EOS ignored)."""
+# `generator.hf` settings measured beside the plain dynamic cache: (row name, settings).
+SPEED_SETTINGS = {
+    "static": ("hf backend, static cache", {"cache": "static"}),
+    "compiled": ("hf backend, static+compile", {"cache": "static", "compile": True}),
+    "continuous": ("hf backend, generate_batch", {"continuous_batching": True}),
+}
+
+
+def backend_for(folder: Path, batch_size: int, new_tokens: int, speed: dict | None = None):
+    """mminstruct's hf backend, greedy, completions forced to `new_tokens` (EOS ignored by
+    `generate`; `generate_batch` may stop at EOS, so rows count the tokens generated)."""
     from mminstruct.config import GeneratorConfig
     from mminstruct.generate.backends.hf import HFBackend
 
@@ -113,8 +124,8 @@ def backend_for(folder: Path, batch_size: int, new_tokens: int, cache: str | Non
         max_new_tokens=new_tokens,
         temperature=0,
         dtype="auto",
-        cache_implementation=cache,
     )
+    config = dataclasses.replace(config, hf=dataclasses.replace(config.hf, **(speed or {})))
     backend = HFBackend(config)
     plain = backend.generate_kwargs
     backend.generate_kwargs = lambda: {**plain(), "min_new_tokens": new_tokens}
@@ -154,6 +165,21 @@ def naive_loop(backend, texts: list[str], new_tokens: int) -> tuple[float, int]:
     return time.perf_counter() - started, tokens
 
 
+def measure_setting(
+    folder: Path, setting: str, sizes: list[int], texts: list[str], new_tokens: int
+):
+    """Rows for one `generator.hf` setting at each batch size, warmed up once first."""
+    name, speed = SPEED_SETTINGS[setting]
+    rows = []
+    for size in sizes:
+        backend = backend_for(folder, size, new_tokens, speed)
+        run_backend(backend, texts[:size], seed=1)  # warm-up: compile, graph capture
+        seconds, tokens = run_backend(backend, texts[:size])
+        rows.append({"run": name, "batch": size, "seconds": seconds, "tokens": tokens})
+        del backend
+    return rows
+
+
 def _sync(torch) -> None:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
@@ -168,7 +194,12 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=1000)
     parser.add_argument("--new-tokens", type=int, default=256)
     parser.add_argument("--naive-prompts", type=int, default=2, help="prompts in the naive loop")
-    parser.add_argument("--skip-static", action="store_true", help="no static-cache runs")
+    parser.add_argument(
+        "--speed",
+        default=",".join(SPEED_SETTINGS),
+        help=f"comma-separated generator.hf settings to measure ({', '.join(SPEED_SETTINGS)}); "
+        "empty: none",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.batch_sizes.split(",")]
     folder = Path(tempfile.mkdtemp(prefix="mminstruct-gpu-"))
@@ -192,20 +223,8 @@ def main() -> None:
             }
         )
     del dynamic
-    if not args.skip_static:
-        for size in sizes:
-            static = backend_for(folder, size, args.new_tokens, "static")
-            run_backend(static, texts[:size], seed=1)  # compile (first call)
-            seconds, tokens = run_backend(static, texts[:size])
-            rows.append(
-                {
-                    "run": "hf backend, static cache",
-                    "batch": size,
-                    "seconds": seconds,
-                    "tokens": tokens,
-                }
-            )
-            del static
+    for setting in filter(None, args.speed.split(",")):
+        rows.extend(measure_setting(folder, setting, sizes, texts, args.new_tokens))
     for row in rows:
         row["tokens_per_s"] = round(row["tokens"] / row["seconds"], 1)
         print(f"{row['run']:<28} batch {row['batch']:>4}: {row['tokens_per_s']:>9.1f} tokens/s")

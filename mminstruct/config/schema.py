@@ -229,6 +229,21 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class HFSpeedConfig:
+    """`generator.hf`: transformers' speed settings for the in-process hf and hf-vlm backends."""
+
+    # KV cache: "dynamic" (grows per step, the default) or "static" (preallocated to the
+    # longest prompt + max_new_tokens; what a compiled decode step needs).
+    cache: Literal["dynamic", "static"] = "dynamic"
+    # Compile the decode step with torch.compile (needs cache: static; the first batch of each
+    # shape pays the compile). false: eager decoding, also on a GPU.
+    compile: bool = False
+    # hf only: generate through `model.generate_batch` (transformers' continuous batching with
+    # a paged cache) instead of padded `generate`; text-only, so not for hf-vlm.
+    continuous_batching: bool = False
+
+
+@dataclass(frozen=True)
 class GeneratorConfig:
     """Who writes the instructions."""
 
@@ -273,6 +288,8 @@ class GeneratorConfig:
     # openai: start the server too (vllm, sglang, transformers, or any command); None: use
     # the one already running at `base_url`.
     server: ServerConfig | None = None
+    # hf, hf-vlm: static cache, compiled decoding, continuous batching (all off by default).
+    hf: HFSpeedConfig = field(default_factory=HFSpeedConfig)
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,7 @@ def check_consistency(config: Config, errors: list[str]) -> None:
         errors.append(f"generator.max_failure_rate: must be between 0 and 1, got {rate}")
     _check_secrets(generator, errors)
     _check_server(generator, errors)
+    _check_hf_speed(generator, errors)
     if config.limit is not None and config.limit < 1:
         errors.append(f"limit: must be at least 1 or null, got {config.limit}")
 
@@ -231,3 +232,39 @@ def _check_server_numbers(server: ServerConfig, errors: list[str]) -> None:
         )
     if server.restarts < 0:
         errors.append(f"generator.server.restarts: must be at least 0, got {server.restarts}")
+
+
+def _check_hf_speed(generator: GeneratorConfig, errors: list[str]) -> None:
+    """`generator.hf`: speed settings only where transformers runs in-process, and coherent."""
+    speed = generator.hf
+    if speed == type(speed)():
+        return
+    if generator.backend not in ("hf", "hf-vlm"):
+        errors.append(
+            f"generator.hf: speed settings for the in-process hf and hf-vlm backends; the "
+            f"'{generator.backend}' backend does not use them (remove generator.hf)"
+        )
+    if speed.compile and speed.cache != "static":
+        errors.append(
+            "generator.hf.compile: a compiled decode step needs generator.hf.cache: static"
+        )
+    if speed.cache == "static" and generator.cache_implementation not in (None, "static"):
+        errors.append(
+            f"generator.hf.cache: static conflicts with generator.cache_implementation: "
+            f"{generator.cache_implementation}; set only one"
+        )
+    if speed.continuous_batching:
+        _check_continuous_batching(generator, errors)
+
+
+def _check_continuous_batching(generator: GeneratorConfig, errors: list[str]) -> None:
+    if generator.backend != "hf":
+        errors.append(
+            "generator.hf.continuous_batching: transformers' generate_batch takes text tokens "
+            "only; it is for the hf backend, not hf-vlm"
+        )
+    if generator.hf.cache == "static" or generator.cache_implementation:
+        errors.append(
+            "generator.hf.continuous_batching: uses its own paged cache; leave generator.hf.cache "
+            "dynamic and generator.cache_implementation unset"
+        )

@@ -22,6 +22,7 @@ GENERATOR_FIELDS = {  # `Instruction.generator`: the rule-based stamp, or `model
     "template": "string",
     "template_sha256": "string",
     "seed": "int64",
+    "question_types": ["string"],  # rule-based: each turn's question type, in turn order
     "attempt": "int64",
     "temperature": "float64",
     "top_p": "float64",

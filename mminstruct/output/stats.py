@@ -29,6 +29,9 @@ class Tally:
     categories: Counter = field(default_factory=Counter)
     image_licenses: dict[str, Counter] = field(default_factory=dict)
     templates: dict[str, str] = field(default_factory=dict)
+    # Turns per question type of each task (task -> Counter), from the rule-based stamp
+    # `generator.question_types`; a model backend stamps none and counts nothing here.
+    question_types: dict[str, Counter] = field(default_factory=dict)
     # Grounding checks (`grounding.ground`): "checked" and "flagged" instructions, and the
     # findings per kind ("count", "object", ...) of the flagged ones.
     grounding: Counter = field(default_factory=Counter)
@@ -80,6 +83,8 @@ class Tally:
         for task, kind, length in sample_lengths(sample):
             self.lengths.setdefault(task, {}).setdefault(kind, Counter())[length] += 1
         self.templates.update(sample_templates(sample))
+        for task, kind in sample_question_types(sample):
+            self.question_types.setdefault(task, Counter())[kind] += 1
         self.categories.update(o.category for o in record.objects)
         licenses = self.image_licenses.setdefault(record.dataset, Counter())
         licenses[license_label(record.license)] += 1
@@ -103,6 +108,9 @@ class Tally:
             "categories": dict(sorted(self.categories.items())),
             "image_licenses": {d: dict(sorted(c.items())) for d, c in self.image_licenses.items()},
             "templates": dict(sorted(self.templates.items())),
+            "question_types": {
+                t: dict(sorted(c.items())) for t, c in sorted(self.question_types.items())
+            },
             **self._grounding_json(),
             "preference": {
                 "pairs": sum(self.preference_pairs.values()),
@@ -130,6 +138,16 @@ def sample_templates(sample: dict[str, Any]) -> dict[str, str]:
     """Template file -> sha256 prefix, as recorded by each instruction of a sample."""
     stamps = (i.get("generator") or {} for i in sample.get("instructions", []))
     return {s["template"]: s.get("template_sha256", "") for s in stamps if s.get("template")}
+
+
+def sample_question_types(sample: dict[str, Any]) -> list[tuple[str, str]]:
+    """(task, question type) for each turn of a written sample's JSON whose instruction's
+    generator stamped `question_types` (the rule-based one does, one per turn)."""
+    found = []
+    for instruction in sample.get("instructions", []):
+        kinds = (instruction.get("generator") or {}).get("question_types") or []
+        found += [(instruction["task"], str(kind)) for kind in kinds]
+    return found
 
 
 def license_label(license: dict[str, Any] | None) -> str:
@@ -166,7 +184,8 @@ def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
             total.update(part.get(name, {}))
         merged[name] = dict(sorted(total.items()))
     merged["instructions_total"] = sum(merged["instructions"].values())
-    for name in ("rejects_by_task", "lengths", "image_licenses", "grounding", "preference"):
+    nested = ("rejects_by_task", "lengths", "image_licenses", "grounding", "preference")
+    for name in (*nested, "question_types"):
         merged[name] = _merge_nested([p.get(name, {}) for p in parts])
     categories: Counter = Counter()
     for part in parts:

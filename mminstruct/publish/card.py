@@ -28,6 +28,7 @@ from mminstruct.publish.card_sections import (
     counts_table,
     cut_names_note,
     examples_section,
+    families_table,
     generation_section,
     grounding_section,
     plots_section,
@@ -75,6 +76,7 @@ def render_body(
         "## Statistics",
         counts_table(stats),
         tasks_table(stats),
+        families_table(config, stats),
         "Rejections by reason (each one is listed with its detail in `rejects.jsonl`; images in "
         "= images written + images rejected):",
         rejects_table(stats),

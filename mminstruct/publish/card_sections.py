@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import mminstruct
+from mminstruct.lexicon import FORMAT_PROMPTS
 from mminstruct.publish.markdown import (
     ELLIPSIS,
     NAME_LIMIT,
@@ -172,6 +173,36 @@ def tasks_table(stats: dict[str, Any]) -> str:
         )
     head = ("task", "instructions", "answer words (mean / median / max)", "tokens (mean / max)")
     return _table((*head, "rejections", "kept"), rows)
+
+
+FAMILIES_LEAD = (
+    "Task families, each with the format prompt its questions end with (or, for region "
+    "grounding, start with) as in LLaVA-1.5's mix, and its question/answer turns per question "
+    "type (types are stamped by the rule-based generator; a model's turns show n/a):"
+)
+
+
+def families_table(config: dict[str, Any], stats: dict[str, Any]) -> str:
+    """Each enabled task family: its instructions, the format prompt its questions carry
+    (LLaVA-1.5's, word for word) and its turns per question type, most frequent first."""
+    tasks = config["tasks"]
+    rows = []
+    for family in (t for t in TASK_NAMES if tasks.get(t, {}).get("enabled")):
+        prompt = FORMAT_PROMPTS.get(family)
+        kinds = stats.get("question_types", {}).get(family, {})
+        ordered = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+        rows.append(
+            (
+                code(family),
+                stats["instructions"].get(family, 0),
+                code(prompt) if prompt else Md("none (free-form answers)"),
+                ", ".join(f"{shorten(kind)} {n:,}" for kind, n in ordered) or "n/a",
+            )
+        )
+    if not rows:
+        return ""
+    head = ("family", "instructions", "format prompt", "turns per question type")
+    return FAMILIES_LEAD + "\n\n" + _table(head, rows)
 
 
 def rejects_table(stats: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from mminstruct.publish.markdown import shorten
 
 TASK_COLORS = {"conversation": "#4C72B0", "detail": "#55A868", "reasoning": "#C44E52"}
 TOP = 20  # bars in the categories and rejects plots
+FAMILY_COLORS = ("#4C72B0", "#55A868", "#C44E52", "#8172B2", "#CCB974", "#64B5CD", "#DD8452")
 
 
 def length_histograms(stats: dict[str, Any]) -> bytes | None:
@@ -58,7 +59,40 @@ def rejects_by_reason(stats: dict[str, Any]) -> bytes | None:
     return _bars(stats.get("rejects", {}), "Rejections by reason", "rejections", "#C44E52")
 
 
+def family_mix(stats: dict[str, Any]) -> bytes | None:
+    """Turns per task family and question type, one bar each, coloured by family (families
+    in the order of `stats["instructions"]`, types most frequent first)."""
+    mix = stats.get("question_types", {})
+    bars = [
+        (f"{family}: {kind}", n, FAMILY_COLORS[i % len(FAMILY_COLORS)])
+        for i, family in enumerate(f for f in stats.get("instructions", {}) if mix.get(f))
+        for kind, n in sorted(mix[family].items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    if not bars:
+        return None
+    names, values, colors = zip(*reversed(bars), strict=True)
+    figure, axis = _bar_axis([label(name) for name in names])
+    drawn = axis.barh(range(len(bars)), values, color=colors)
+    axis.bar_label(drawn, labels=[f"{v:,}" for v in values], padding=3, fontsize=8)
+    axis.set_xlabel("question/answer turns")
+    axis.set_title("Task families and question types")
+    axis.margins(x=0.12)
+    return _png(figure)
+
+
+def _bar_axis(labels: list[str]) -> tuple[Any, Any]:
+    """A figure sized for one horizontal bar per label, and its axis with those labels."""
+    width, height = 7.0, 0.32 * len(labels) + 1.2
+    figure = _figure(width, height)
+    axis = figure.subplots()
+    left = min((0.3 + 0.065 * max(len(shown) for shown in labels)) / width, 0.5)
+    figure.subplots_adjust(left=left, right=0.97, bottom=0.6 / height, top=1 - 0.45 / height)
+    axis.set_yticks(range(len(labels)), labels=labels, fontsize=8)
+    return figure, axis
+
+
 PLOTS = {  # file name under plots/ -> (function, alt text)
+    "families.png": (family_mix, "Turns per task family and question type"),
     "lengths.png": (length_histograms, "Answer lengths per task"),
     "categories.png": (top_categories, "Top object categories"),
     "rejects.png": (rejects_by_reason, "Rejections by reason"),

@@ -714,11 +714,14 @@ def test_generator_backend_and_metadata():
         assert 0 <= seed < 2**63
         assert result == generate(rec, 0)
         for instruction in result.instructions:
+            types = instruction.generator["question_types"]  # one question type per turn
+            assert len(types) == len(instruction.turns) and all(types)
             assert instruction.generator == {
                 "backend": "template",
                 "template": TEMPLATE_FILE,
                 "template_sha256": PHRASINGS.sha256,
                 "seed": seed,
+                "question_types": types,
             }
     source = (shipped_dir("templates") / TEMPLATE_FILE).read_text(encoding="utf-8")
     assert source.startswith("#") and "generator.templates" in source.split("\n\n")[0]

@@ -8,6 +8,10 @@ that batch (`Completion.details["batch_seed"]`), so a rerun with the same reques
 size samples the same text. A batch that runs out of memory is halved and retried, down to
 single prompts; only a prompt that fails alone becomes an error completion.
 
+`generator.hf` (off by default) selects transformers' speed paths: a static KV cache, a
+compiled decode step, and (hf only) continuous batching through `model.generate_batch`, which
+takes each batch unpadded; all give the same greedy tokens as plain `generate` in float32.
+
 The batching, seeding, halving and decoding helpers here are shared with `hf_vlm.py`.
 """
 
@@ -170,11 +174,27 @@ def generation_kwargs(config: GeneratorConfig, pad_token_id: int) -> dict[str, A
     kwargs: dict[str, Any] = {"max_new_tokens": config.max_new_tokens, "pad_token_id": pad_token_id}
     if config.cache_implementation:
         kwargs["cache_implementation"] = config.cache_implementation
+    kwargs.update(speed_kwargs(config))
     if config.temperature == 0:
         kwargs["do_sample"] = False
     else:
         kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p)
     return kwargs
+
+
+def speed_kwargs(config: GeneratorConfig) -> dict[str, Any]:
+    """`generate` arguments for `generator.hf.cache` and `generator.hf.compile`.
+
+    `compile: true` compiles the decode step on every device (transformers by itself compiles
+    only on accelerators); `cache: static` with `compile: false` decodes eagerly everywhere.
+    """
+    if config.hf.cache != "static":
+        return {}
+    if not config.hf.compile:
+        return {"cache_implementation": "static", "disable_compile": True}
+    compile_config = transformers.CompileConfig()
+    compile_config._compile_all_devices = True  # also on CPU (tests); the GPU default anyway
+    return {"cache_implementation": "static", "compile_config": compile_config}
 
 
 # --------------------------------------------------------------------------- batching
@@ -353,6 +373,8 @@ class HFBackend(BatchedBackend):
         return Prepared(index, request, prompt, len(self._encode(prompt)))
 
     def _generate(self, batch: list[Prepared], seed: int) -> list[Completion]:
+        if self.config.hf.continuous_batching:
+            return self._generate_continuous(batch, seed)
         inputs = self.tokenizer(
             [item.prompt for item in batch],
             padding=True,
@@ -363,3 +385,38 @@ class HFBackend(BatchedBackend):
         return decode_batch(
             self.tokenizer, sequences, inputs, self.stop_ids, self.config.max_new_tokens, seed
         )
+
+    def _generate_continuous(self, batch: list[Prepared], seed: int) -> list[Completion]:
+        """The batch through `generate_batch` (continuous batching, paged cache, no padding).
+
+        `generate_batch` logs a failed request instead of raising: an out-of-memory failure is
+        raised again here so the batch is halved; any other becomes that request's error.
+        """
+        prompts = [self._encode(item.prompt) for item in batch]
+        options = self.generate_kwargs()
+        config = transformers.GenerationConfig(eos_token_id=sorted(self.stop_ids), **options)
+        results = list(
+            self.hf_model.generate_batch(inputs=prompts, generation_config=config).values()
+        )
+        if len(results) != len(batch):
+            raise MminstructError(
+                f"generate_batch returned {len(results)} results for {len(batch)} prompts"
+            )
+        return [
+            self._continuous_completion(result, len(prompt), seed, len(batch))
+            for result, prompt in zip(results, prompts, strict=True)
+        ]
+
+    def _continuous_completion(
+        self, result: Any, prompt_tokens: int, seed: int, rows: int
+    ) -> Completion:
+        details = {"batch_seed": seed, "batch_size": rows}
+        if result.error is not None:
+            if "out of memory" in str(result.error).lower():
+                raise RuntimeError(f"out of memory in generate_batch: {result.error}")
+            return Completion("", "error", error=str(result.error), details=details)
+        kept, reason = trim_completion(
+            result.generated_tokens, self.stop_ids, self.config.max_new_tokens
+        )
+        text = self.tokenizer.decode(kept, skip_special_tokens=True)
+        return Completion(text, reason, prompt_tokens, len(kept), details=details)

@@ -160,12 +160,21 @@ def generate_instructions(
         rng = random.Random(f"{seed}:{task}")
         turns = _task_function(task, tasks)(record, scene, _Say(phrasings, rng), rng, limit)
         if turns:
-            result.instructions.append(
-                Instruction(task=task, turns=tuple(turns), generator=dict(stamp))
-            )
+            result.instructions.append(_instruction(task, turns, stamp))
         else:
             result.rejections.append(_rejection(record, task, _missing(task, scene)))
     return result
+
+
+def _instruction(task: str, turns: list[tuple[str, str]], stamp: dict) -> Instruction:
+    """The task's turns as plain pairs, the stamp with each turn's question type (a family
+    without types, such as `detail`, counts under its own name)."""
+    kinds = [getattr(turn, "kind", task) for turn in turns]
+    return Instruction(
+        task=task,
+        turns=tuple((question, answer) for question, answer in turns),
+        generator={**stamp, "question_types": kinds},
+    )
 
 
 def _rejection(record: ImageRecord, task: str, detail: str) -> Rejection:

@@ -16,7 +16,7 @@ from functools import cache
 from mminstruct.generate.rule_based.phrasing import _Say
 from mminstruct.generate.rule_based.referring import llava_box, referents
 from mminstruct.generate.rule_based.scene import Scene, absent_categories
-from mminstruct.generate.rule_based.turns import _choose, _Turn
+from mminstruct.generate.rule_based.turns import Asked, _choose, _Turn
 from mminstruct.lexicon import COCO_SUPERCATEGORIES, FORMAT_PROMPTS, PAIRED, UNCOUNTABLE
 from mminstruct.records import ImageRecord
 from mminstruct.words import noun
@@ -113,5 +113,8 @@ def _choice(
     turns = []
     for n, turn in enumerate(_choose(usable, limit, rng)):
         right, *wrong = turn.answer.split("|")
-        turns.append(lettered(turn.question, right, wrong[: options - 1], (start + n) % options))
+        question, letter = lettered(
+            turn.question, right, wrong[: options - 1], (start + n) % options
+        )
+        turns.append(Asked(question, letter, turn.kind))
     return turns

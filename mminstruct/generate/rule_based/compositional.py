@@ -16,7 +16,7 @@ import random
 from mminstruct.generate.rule_based.phrasing import _Say
 from mminstruct.generate.rule_based.scene import Scene, absent_categories
 from mminstruct.generate.rule_based.short_vqa import _relation_turns, with_suffix
-from mminstruct.generate.rule_based.turns import _Turn
+from mminstruct.generate.rule_based.turns import _Turn, typed_pairs
 from mminstruct.geometry import area
 from mminstruct.records import ImageRecord
 from mminstruct.words import noun
@@ -125,7 +125,7 @@ def _compositional(
         _Turn("relate", t.subjects, t.question, t.answer) for t in _relation_turns(scene, record)
     ]
     chosen = _balanced(_pick(candidates, limit, rng))
-    return [(with_suffix(t.question), t.answer) for t in chosen]
+    return typed_pairs(chosen, with_suffix)
 
 
 def _balanced(turns: list[_Turn]) -> list[_Turn]:

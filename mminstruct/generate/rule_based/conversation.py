@@ -17,7 +17,7 @@ from mminstruct.generate.rule_based.scene import (
     clear_region,
     some,
 )
-from mminstruct.generate.rule_based.turns import _choose, _Turn
+from mminstruct.generate.rule_based.turns import _choose, _Turn, typed_pairs
 from mminstruct.records import ImageRecord
 from mminstruct.words import counted, join_phrases, noun, number_word
 
@@ -196,4 +196,4 @@ def _conversation(
     used = {s for t in chosen for s in t.subjects}
     for turn in _polar(polar, used, rng, slots):
         chosen.insert(rng.randrange(len(chosen) + 1), turn)
-    return [(t.question, t.answer) for t in chosen]
+    return typed_pairs(chosen)

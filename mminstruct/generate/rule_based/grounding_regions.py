@@ -11,6 +11,7 @@ import random
 from mminstruct.generate.rule_based.phrasing import _Say
 from mminstruct.generate.rule_based.referring import Referent, llava_box, referents
 from mminstruct.generate.rule_based.scene import Scene
+from mminstruct.generate.rule_based.turns import Asked
 from mminstruct.records import ImageRecord
 
 # LLaVA-1.5's two requests, word for word (its 665K mix: RefCOCO, RefCOCO+, RefCOCOg, VG).
@@ -50,9 +51,8 @@ def _regions(
     for n, referent in enumerate(unique[:limit]):
         box = llava_box(referent.box, record.width, record.height, square)
         if (n % 2 == 0) == boxes_first:
-            turns.append((BOX_REQUEST + referent.phrase + ".", box))
+            turns.append(Asked(BOX_REQUEST + referent.phrase + ".", box, "phrase_to_box"))
         else:
-            turns.append(
-                (PHRASE_REQUEST + box, referent.phrase[:1].upper() + referent.phrase[1:] + ".")
-            )
+            phrase = referent.phrase[:1].upper() + referent.phrase[1:] + "."
+            turns.append(Asked(PHRASE_REQUEST + box, phrase, "box_to_phrase"))
     return turns

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from mminstruct.generate.rule_based.knowledge import knowledge_of
 from mminstruct.generate.rule_based.phrasing import _Say
 from mminstruct.generate.rule_based.scene import Scene, clear_region, extent, some
-from mminstruct.generate.rule_based.turns import _choose, _Turn
+from mminstruct.generate.rule_based.turns import _choose, _Turn, typed_pairs
 from mminstruct.geometry import area, center
 from mminstruct.records import ImageRecord
 from mminstruct.words import counted, noun, number_word
@@ -115,4 +115,4 @@ def _reasoning(
         candidates += [_larger_turn(a, b, scene, say), _side_turn(a, b, scene, say, rng)]
     candidates += _knowledge_turns(scene, say)
     chosen = _choose([t for t in candidates if t is not None], limit, rng, _WEIGHTS)
-    return [(t.question, t.answer) for t in chosen]
+    return typed_pairs(chosen)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from mminstruct.generate.rule_based.phrasing import _Say
 from mminstruct.generate.rule_based.referring import annotated_relation
 from mminstruct.generate.rule_based.scene import Scene
-from mminstruct.generate.rule_based.turns import _choose, _Turn
+from mminstruct.generate.rule_based.turns import _choose, _Turn, typed_pairs
 from mminstruct.geometry import area, center
 from mminstruct.lexicon import COLORS, FORMAT_PROMPTS, PAIRED, UNCOUNTABLE
 from mminstruct.records import ImageRecord, ObjectBox, Relation
@@ -137,4 +137,4 @@ def _short_vqa(
     candidates = _count_turns(scene) + _color_turns(scene) + _relation_turns(scene, record)
     candidates += _where_turns(scene) + _which_turns(scene, rng)
     chosen = _choose(candidates, limit, rng)
-    return [(with_suffix(t.question), t.answer) for t in chosen]
+    return typed_pairs(chosen, with_suffix)

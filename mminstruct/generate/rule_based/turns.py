@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -12,6 +13,24 @@ class _Turn:
     subjects: frozenset[str]  # what it is about, so that no category is asked about twice
     question: str
     answer: str
+
+
+class Asked(tuple):
+    """A (question, answer) pair that also knows its question type (`kind`): it unpacks and
+    compares as the plain pair, and `generate_instructions` stamps the kinds per turn."""
+
+    kind: str
+
+    def __new__(cls, question: str, answer: str, kind: str) -> Asked:
+        pair = super().__new__(cls, (question, answer))
+        pair.kind = kind
+        return pair
+
+
+def typed_pairs(turns: list[_Turn], question: Callable[[str], str] = str) -> list[tuple[str, str]]:
+    """The chosen turns as (question, answer) pairs carrying their question type, less any
+    "yes:"/"no:" verdict (a conversation's `yes:exists` is an `exists` question)."""
+    return [Asked(question(t.question), t.answer, t.kind.rpartition(":")[2]) for t in turns]
 
 
 def _choose(

@@ -251,6 +251,7 @@ class ManagedServer:
             log.warning("the %s server ignored SIGTERM; killing it", self.name)
         _signal_group(process.pid, signal.SIGKILL)  # whatever of the group is left
         process.wait()
+        _wait_group_gone(process.pid, STOP_GRACE_S)
 
     def _tail(self) -> str:
         try:
@@ -284,6 +285,33 @@ def _answers(port: int) -> bool:
         except (OSError, urllib.error.HTTPError, ValueError):
             continue
     return False
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    """Wait until no process of the group is left: SIGKILL is delivered asynchronously, and a
+    worker the server started (the engine's own children) dies a moment after the call."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        if _only_zombies(pgid):
+            return  # dead, waiting for their new parent to reap them
+        time.sleep(0.02)
+
+
+def _only_zombies(pgid: int) -> bool:
+    """Whether every process of the group has ended (Linux /proc; elsewhere: unknown, False)."""
+    try:
+        stats = [p.read_text() for p in Path("/proc").glob("[0-9]*/stat")]
+    except OSError:
+        return False
+    for text in stats:
+        fields = text.rpartition(")")[2].split()
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return False
+    return True
 
 
 def _signal_group(pgid: int, signum: int) -> None:
