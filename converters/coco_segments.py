@@ -77,7 +77,7 @@ def segment_area(segmentation: Any, height: int, width: int) -> float | str:
         problem = _polygons_problem(segmentation, height, width)
         return problem or _mask_area(segmentation, height, width)
     if isinstance(segmentation, dict):
-        problem = _rle_problem(segmentation)
+        problem = _rle_problem(segmentation, height, width)
         return problem or _mask_area(segmentation, height, width)
     return f"segmentation must be a list of polygons or an RLE object, got {_preview(segmentation)}"
 
@@ -128,11 +128,13 @@ def _within(values: list[float], side: int) -> bool:
     return -slack <= min(values) and max(values) <= side + slack
 
 
-def _rle_problem(rle: dict) -> str | None:
-    """Why an RLE object cannot be read, or None."""
+def _rle_problem(rle: dict, height: int, width: int) -> str | None:
+    """Why an RLE object cannot be read (or is not of this image), or None."""
     size, counts = rle.get("size"), rle.get("counts")
     if not (isinstance(size, list) and len(size) == 2 and all(_side(v) for v in size)):
         return f"RLE 'size' must be [height, width], got {_preview(size)}"
+    if size != [height, width]:
+        return f"RLE 'size' {size} is not the image's [height, width] [{height}, {width}]"
     if isinstance(counts, str):
         return None if counts.isascii() and counts else "RLE 'counts' is not a valid RLE string"
     if not isinstance(counts, list) or not all(_count(v) for v in counts):

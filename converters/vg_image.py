@@ -100,7 +100,9 @@ class _Image:
 
     def _captions(self) -> list[str]:
         coco_id = self.info.coco_id if self.info else None
-        return self.coco_captions.get(coco_id, []) if coco_id is not None else []
+        if coco_id.__class__ not in (int, str):  # null, or a list/object from a damaged file
+            return []
+        return self.coco_captions.get(coco_id, [])
 
     # ---- annotations
 

@@ -37,9 +37,22 @@ def write_atomic(path: Path, data: bytes | str, fsync: bool = True) -> None:
 
 def default_file_mode() -> int:
     """0666 less the process's umask: the mode `open()` gives a new file."""
-    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The umask, read without changing it where the system says it (/proc on Linux): setting
+    it to read it would, for a moment, apply to files other threads create."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o077)  # elsewhere: set a strict mask for that moment, then put it back
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
 
 
 def write_json(path: Path, value: Any) -> None:

@@ -99,6 +99,8 @@ def build_claimed(
     done = done_units(out_dir, current, launch, units, force)
     generator = make_generator(config, launch)  # a missing model stops the build here
     if launch.rank == 0:
+        for stray in out_dir.glob(".*.tmp"):  # an interrupted write_atomic of a merged file
+            stray.unlink(missing_ok=True)
         write_atomic(out_dir / "config.yaml", dump_config(config))
         write_jsonl(out_dir / PARTS / SOURCE_REJECTS, [r.to_json() for r in skipped])
     todo = [i for i in range(len(units)) if launch.owns(i) and i not in done]
@@ -133,9 +135,6 @@ def prepare_output_dir(config: Config, launch: Launch) -> Path:
         )
     try:
         (out_dir / PARTS).mkdir(parents=True, exist_ok=True)
-        if launch.rank == 0:
-            for stray in out_dir.glob(".*.tmp"):  # an interrupted write_atomic of a merged file
-                stray.unlink(missing_ok=True)
     except OSError as exc:  # not allowed, read-only, a file where a folder should be...
         raise MminstructError(
             f"cannot write to output.dir {out_dir} ({exc.strerror}); choose a writable folder"

@@ -14,7 +14,8 @@ import threading
 
 MARKER = "***"  # what a piece of a secret becomes
 MIN_RUN = 8  # a run of this many consecutive characters of a secret is a piece of it
-MIN_SECRET = 4  # shorter "secrets" (e.g. a placeholder key) would garble every text: ignored
+MIN_SECRET = MIN_RUN  # shorter "secrets" ("none", "EMPTY", "dummy": placeholder keys for
+# local servers) are words too: replacing them would garble the text, so they are not secret
 
 _lock = threading.Lock()
 _secrets: frozenset[str] = frozenset()
@@ -22,8 +23,8 @@ _grams: frozenset[str] = frozenset()  # every MIN_RUN-character run of every sec
 
 
 def register_secret(secret: str | None) -> None:
-    """Redact `secret` (and its pieces) from now on. Keys under MIN_RUN characters are
-    replaced only whole; under MIN_SECRET characters, not at all."""
+    """Redact `secret` (and its pieces) from now on. Keys under MIN_SECRET characters are
+    placeholders, not secrets: registering them would rewrite ordinary words."""
     global _secrets, _grams
     if not secret or len(secret) < MIN_SECRET:
         return
@@ -83,6 +84,12 @@ class RedactingFilter(logging.Filter):
     """Rewrites a log record whose message (or exception text) holds a piece of a secret."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            return self._redact(record)
+        except Exception:  # a bad format string: logging reports it, the caller goes on
+            return True
+
+    def _redact(self, record: logging.LogRecord) -> bool:
         message, count = redact(record.getMessage())
         if count:
             record.msg, record.args = message, None

@@ -7,7 +7,6 @@ Backends are registered in `BACKENDS` by the name used in `generator.backend`. W
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -67,7 +66,7 @@ def _log_folder(config: Config) -> Path:
     out = Path(config.output.dir).expanduser()
     if (out / PARTS).is_dir():
         return out / "_logs"
-    return Path(tempfile.gettempdir()) / f"mminstruct-{os.getuid()}"
+    return Path(tempfile.mkdtemp(prefix="mminstruct-server-"))  # private (0700), never shared
 
 
 BACKENDS: dict[str, Callable[[Config, Launch], Generator]] = {

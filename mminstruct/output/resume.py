@@ -211,7 +211,13 @@ def read_markers(out_dir: Path) -> dict[int, dict]:
     """Every finished unit's stats, by unit index."""
     markers = {}
     for path in sorted((out_dir / PARTS).glob("shard-*.stats.json")):
-        markers[int(path.name[6:12])] = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            markers[int(path.name[6:12])] = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise MminstructError(
+                f"{path} is damaged (not valid JSON); delete it to build that shard again, "
+                "or rerun with --force"
+            ) from None
     return markers
 
 

@@ -387,6 +387,7 @@ def plots_section(plots: Sequence[tuple[str, str]]) -> str:
 def citation_section(config: dict[str, Any]) -> str:
     """BibTeX for this dataset, the method it follows and its sources."""
     name = " ".join(config["output"]["pretty_name"].split())
+    name = re.sub(r"[{}\\%]", "", name)  # BibTeX: no unbalanced braces, commands or comments
     key = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "dataset"
     own = (
         f"@misc{{{key},\n  title        = {{{name}}},\n"

@@ -92,7 +92,12 @@ def wids_index(stats: dict, name: str) -> dict:
 def _check_complete(out_dir: Path, markers: dict[int, dict]) -> None:
     if not markers:
         raise MminstructError(f"{out_dir} has no finished shards; run `mminstruct build` first")
-    units = markers[min(markers)]["units"]
+    units = markers[min(markers)].get("units")
+    if not isinstance(units, int):
+        raise MminstructError(
+            f"{out_dir}/_parts/{unit_stem(min(markers))}.stats.json is damaged (no 'units'); "
+            "delete it and rerun the build to make that shard again"
+        )
     missing = [unit_stem(i) for i in range(units) if i not in markers]
     if missing:
         shown = ", ".join(missing[:10]) + (

@@ -162,3 +162,11 @@ def test_a_file_with_areas_never_imports_pycocotools(realdata, tmp_path):
         assert result.returncode == 0, result.stderr
         outputs.append(result.stdout.split())
     assert outputs == [["136", "False"], ["136", "True"]]
+
+
+def test_an_rle_of_another_size_than_its_image_is_refused():
+    """An RLE made for a 1000x1000 image on a 360x270 one gave an area over 10x the image."""
+    from mminstruct.converters.coco_segments import segment_area
+
+    problem = segment_area({"size": [1000, 1000], "counts": [0, 1000000]}, 270, 360)
+    assert problem == "RLE 'size' [1000, 1000] is not the image's [height, width] [270, 360]"

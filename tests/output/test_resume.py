@@ -130,3 +130,17 @@ def test_a_replaced_image_is_built_again_on_rerun(tmp_path, capsys):
     ]
     assert len(changed) == 1  # only the unit holding the image was built again
     assert json.loads((out / "stats.json").read_text())["samples"] == first["samples"]
+
+
+def test_a_damaged_shard_marker_is_named_not_a_traceback(built, capsys):
+    marker = built / "_parts" / "shard-000000.stats.json"
+    marker.write_text("{bad")
+    assert build(built, "output.shard_max_samples=8") == 1
+    err = capsys.readouterr().err
+    assert f"{marker} is damaged" in err and "Traceback" not in err
+
+
+def test_stats_of_shards_copied_without_their_config(built, capsys):
+    (built / "config.yaml").unlink()
+    assert main(["stats", str(built)]) == 0
+    assert "agree with the shards" in capsys.readouterr().out

@@ -52,6 +52,7 @@ BASE_DELAY_S = 1.0  # the first retry waits 0.5-1x this, doubling with each atte
 MAX_DELAY_S = 30.0  # no single wait is longer, a server's Retry-After included
 CHECK_TIMEOUT_S = 5.0  # the start-up GET /models (or timeout_s, when shorter)
 MAX_ERROR_CHARS = 500  # a server's error message is cut here
+MAX_RESENDS = 1  # a request the managed server died under is sent again once, then lost
 MAX_ERROR_BYTES = 64 * 1024  # of an error body, no more is read
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a larger answer is refused (memory stays bounded)
 
@@ -98,8 +99,11 @@ class OpenAIBackend:
         self.server = server or _default_server(config)
         if self.server is not None:
             self.server.start()  # or raises, with the end of the server's log
-        self._key = os.environ.get(config.api_key_env) or None  # never logged or shown
-        register_secret(self._key)
+        # A server this build started itself needs no key, and the user's key (often a real
+        # OpenAI key in OPENAI_API_KEY) must never go to whatever answers on a local port.
+        user_key = os.environ.get(config.api_key_env) or None
+        self._key = None if self.server is not None else user_key  # never logged or shown
+        register_secret(user_key)
         self.redacted = 0  # pieces of the key redacted from what the server sent
         self._lock = threading.Lock()
         self.check_server()
@@ -163,14 +167,18 @@ class OpenAIBackend:
     def _complete_one(self, request: Request) -> Completion:
         payload = self._payload(request)
         rng = random.Random(request.seed)  # jitter is reproducible per request
-        attempt = 1
+        attempt, resent = 1, 0
         while True:
             starts = self.server.starts if self.server else 0
             try:
                 return self._cleaned(_to_completion(self._post(payload), attempt), request)
             except _Failure as failure:
-                if failure.dropped and self._server_restarted(starts):
-                    continue  # the server died and is back: sent again, not a failed attempt
+                if failure.dropped and resent < MAX_RESENDS and self._server_restarted(starts):
+                    resent += 1  # the server died and is back: sent again, not a failed attempt
+                    continue
+                if failure.dropped and resent >= MAX_RESENDS and self.server is not None:
+                    # The server died under this prompt again: lose this prompt, not the build.
+                    return self._cleaned(_failed(failure, attempt), request)
                 if not failure.retryable or attempt > self.config.max_retries:
                     return self._cleaned(_failed(failure, attempt), request)
                 _wait(failure, attempt, self.config.max_retries + 1, rng)

@@ -109,6 +109,8 @@ class ManagedServer:
         if self._stopped or (self.starts == starts_seen and not self._exited(DEATH_GRACE_S)):
             return False  # alive (a reset, not a death), or stopped on purpose
         with self._lock:
+            if self._stopped:
+                return False  # stopped while this request waited: never start it again
             if self.starts != starts_seen:
                 return True  # restarted since this request went out
             self._restart()
@@ -196,6 +198,8 @@ class ManagedServer:
                         self.name, self.model, waited, timeout, self.log_path,
                     )  # fmt: skip
                 time.sleep(POLL_S)
+        if self._process is None or self._process.poll() is not None:  # not ours that answered
+            self._fail("exited before it was ready (something else answers on its port)")
         log.info("the %s server is ready (%.1f s)", self.name, time.monotonic() - began)
 
     def _restart(self) -> None:
@@ -303,10 +307,14 @@ def _wait_group_gone(pgid: int, timeout: float) -> None:
 
 def _only_zombies(pgid: int) -> bool:
     """Whether every process of the group has ended (Linux /proc; elsewhere: unknown, False)."""
-    try:
-        stats = [p.read_text() for p in Path("/proc").glob("[0-9]*/stat")]
-    except OSError:
-        return False
+    stats = []
+    for path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stats.append(path.read_text())
+        except OSError:  # ended while we looked
+            continue
+    if not stats:
+        return False  # no /proc: cannot tell
     for text in stats:
         fields = text.rpartition(")")[2].split()
         if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":

@@ -48,6 +48,8 @@ def server_env(
         return child
     if not gpus:
         return child  # no GPU here: the server runs on the CPU
+    if len(gpus) == size:
+        return child  # the launcher bound this task's GPUs already (--gpus-per-task)
     mine = gpus[local_rank * size : (local_rank + 1) * size]
     if len(mine) < size:
         raise MminstructError(

@@ -178,3 +178,9 @@ def test_server_config_is_checked_with_dotted_paths(tmp_path):
         "generator.server.tensor_parallel: must be at least 1",
     ):
         assert expected in message
+
+
+def test_gpus_the_launcher_bound_to_the_task_are_used_as_they_are():
+    """--gpus-per-task=1 leaves each task one visible GPU, whatever its local rank."""
+    env = server_env("gpu", 1, 3, ["0"], {"CUDA_VISIBLE_DEVICES": "0"})
+    assert env["CUDA_VISIBLE_DEVICES"] == "0"
