@@ -321,13 +321,20 @@ def test_compositional_yes_rate_and_presence_answers_are_true(vg_records):
     for rec, question, answer in turns(coco_records() + vg_records, "compositional", range(4)):
         assert question.endswith("\n" + FORMAT_PROMPTS["compositional"])
         answers[answer if answer in ("Yes", "No") else "other"] += 1
-        there = re.match(r"Is there an? (.+) in the image\?", question)
+        asked = question.split("\n")[0]
+        names = {noun(o.category).singular for o in rec.objects}
+        there = re.fullmatch(r"Is there an? ((?:(?! or ).)+) in the image\?", asked)
         if there:
-            names = {noun(o.category).singular for o in rec.objects}
             assert (there[1] in names) == (answer == "Yes"), (rec.image_id, question, answer)
+        which = re.fullmatch(r"Which is in the image, the (.+) or the (.+)\?", asked)
+        if which:
+            other = which[2] if answer == which[1] else which[1]
+            assert answer in which.groups(), (rec.image_id, question, answer)
+            assert answer in names and other not in names, (rec.image_id, question, answer)
+            answers["choose"] += 1
     yes_no = answers["Yes"] + answers["No"]
     assert yes_no > 300 and 0.4 <= answers["Yes"] / yes_no <= 0.6, answers
-    assert answers["other"] > 100, answers
+    assert answers["other"] > 100 and answers["choose"] > 20, answers
 
 
 # --------------------------------------------------------------------------- grounding

@@ -391,7 +391,7 @@ def check_count_check(rec: ImageRecord, slots: dict, answer: str) -> None:
 
 
 def check_purpose(rec: ImageRecord, slots: dict, answer: str) -> None:
-    category = category_of(rec, slots.get("object") or slots["a_object"])
+    category = category_of(rec, slots.get("object") or slots.get("objects") or slots["a_object"])
     assert counts(rec)[category] > 0, answer
     assert KNOWLEDGE[category].use in answer, answer
     check_knowledge_ties(rec, category, answer)
@@ -406,7 +406,7 @@ def check_knowledge_ties(rec: ImageRecord, category: str, answer: str) -> None:
 
 
 def check_place(rec: ImageRecord, slots: dict, answer: str) -> None:
-    category = category_of(rec, slots.get("object") or slots["a_object"])
+    category = category_of(rec, slots.get("object") or slots.get("objects") or slots["a_object"])
     assert counts(rec)[category] > 0 and KNOWLEDGE[category].place in answer, answer
     check_knowledge_ties(rec, category, answer)
 
@@ -425,6 +425,7 @@ CHECKS: dict[str, Callable[[ImageRecord, dict, str], None]] = {
     "reasoning.place.question": check_place,
     "conversation.count_check.question": check_count_check,
     "conversation.purpose.question": check_purpose,
+    "conversation.purpose_many.question": check_purpose,
 }
 
 

@@ -33,11 +33,12 @@ from mminstruct.generate.rule_based.phrasing import (
     render,
     templates_dir,
 )
-from mminstruct.generate.rule_based.reasoning import LARGER_RATIO, SIDE_GAP, _reasoning, ratio_words
+from mminstruct.generate.rule_based.reasoning import SIDE_GAP, _reasoning, ratio_words
 from mminstruct.generate.rule_based.referring import Referent, llava_box, referents
 from mminstruct.generate.rule_based.relations import relation_facts
 from mminstruct.generate.rule_based.scene import (
     BIGGEST_MARGIN,
+    LARGER_RATIO,
     MIN_PROMINENT,
     Scene,
     absent_categories,

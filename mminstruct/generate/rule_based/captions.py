@@ -143,3 +143,69 @@ def mentioned(category: str, texts: Sequence[str]) -> bool:
 def _mentioned(category: str, words: str) -> bool:
     ends = ("", "s", "es")
     return any(f" {term}{end} " in words for term in mention_terms(category) for end in ends)
+
+
+# Words that name the category itself (not a related thing or a part), for "already said".
+_SAME: dict[str, tuple[str, ...]] = {
+    "person": (
+        *("people", "man", "men", "woman", "women", "boy", "girl", "child", "children", "kid"),
+        *("guy", "lady", "ladies", "baby", "babies", "toddler", "adult", "teenager", "player"),
+        *("skier", "surfer", "snowboarder", "skateboarder", "rider", "cyclist", "persons"),
+    ),
+    "bicycle": ("bike",),
+    "car": ("automobile", "taxi", "cab", "sedan", "suv"),
+    "motorcycle": ("motorbike",),
+    "airplane": ("plane", "jet", "aircraft", "airliner", "jetliner", "aeroplane"),
+    "bus": ("busses",),
+    "boat": ("ship", "sailboat", "canoe", "kayak", "yacht"),
+    "traffic light": ("stoplight", "stop light", "traffic signal"),
+    "fire hydrant": ("hydrant",),
+    "cat": ("kitten", "kitty"),
+    "dog": ("puppy", "puppies", "pup"),
+    "horse": ("pony", "ponies"),
+    "sheep": ("lamb",),
+    "cow": ("cattle", "calf", "calves"),
+    "backpack": ("back pack", "knapsack", "rucksack"),
+    "handbag": ("purse", "hand bag"),
+    "tie": ("necktie",),
+    "suitcase": ("suit case", "luggage"),
+    "frisbee": ("frisbe",),
+    "skis": ("ski",),
+    "sports ball": ("ball",),
+    "baseball bat": ("bat",),
+    "baseball glove": ("glove", "mitt"),
+    "tennis racket": ("racket", "racquet"),
+    "wine glass": ("wineglass",),
+    "cup": ("mug",),
+    "knife": ("knives",),
+    "hot dog": ("hotdog",),
+    "donut": ("doughnut",),
+    "couch": ("sofa",),
+    "potted plant": ("plant", "houseplant"),
+    "dining table": ("table",),
+    "tv": ("television",),
+    "laptop": ("laptop computer",),
+    "mouse": ("mice",),
+    "remote": ("remote control",),
+    "cell phone": ("phone", "cellphone", "smartphone"),
+    "refrigerator": ("fridge",),
+    "scissors": ("scissor",),
+    "teddy bear": ("teddy",),
+    "hair drier": ("hair dryer", "blow dryer"),
+    "toothbrush": ("tooth brush",),
+}
+
+
+@lru_cache(maxsize=4096)
+def _name_terms(category: str) -> tuple[str, ...]:
+    forms = noun(category)
+    terms = (category, forms.singular, forms.plural, *_SAME.get(category.lower(), ()))
+    return tuple(dict.fromkeys(_words(t).strip() for t in terms))
+
+
+def named(category: str, texts: Sequence[str]) -> bool:
+    """Whether any text names the category itself: its name, plural or a true synonym (not
+    a related word, a part or a shared last word), so an object a text only hints at is
+    still told; `mentioned` is the wide test for never answering "no"."""
+    words = _words(" ".join(texts))
+    return any(f" {term}{end} " in words for term in _name_terms(category) for end in ("", "s"))

@@ -1,7 +1,7 @@
 """Compositional questions from the scene graph, in GQA's manner, with short answers.
 
 Question types: `verify` ("Is there a dog?"), `choose` ("Is the cup to the left or to the
-right of the laptop?", "Is there a cat or a dog?"), `relate` (an annotated relation: "What
+right of the laptop?", "Which is in the image, the cat or the dog?"), `relate` (an annotated relation: "What
 is the man riding?"), `logical` ("Are there both ...?", "Is there either ...?") and
 `compare` ("Are there more cups than bowls?", "Is the bus larger than the car?"). A "no"
 about presence is only said of a category that is certainly absent (`absent_categories`).
@@ -14,15 +14,13 @@ import itertools
 import random
 
 from mminstruct.generate.rule_based.phrasing import _Say
-from mminstruct.generate.rule_based.scene import Scene, absent_categories
+from mminstruct.generate.rule_based.scene import Scene, absent_categories, clearly_larger
 from mminstruct.generate.rule_based.short_vqa import _relation_turns, with_suffix
 from mminstruct.generate.rule_based.turns import _Turn, typed_pairs
-from mminstruct.geometry import area
 from mminstruct.records import ImageRecord
 from mminstruct.words import noun
 
 YES_NO = ("verify", "logical", "compare")  # the question types answered "Yes" or "No"
-LARGER_RATIO = 2.0  # size comparisons only between boxes this different in area
 MAX_ABSENT = 6  # absent categories drawn per image for "no" questions
 
 
@@ -62,9 +60,10 @@ def _compare(scene: Scene) -> list[_Turn]:
             q = f"Are there more {noun(x).plural} than {noun(y).plural}?"
             turns.append(_yes_no("compare", {x, y}, q, nx > ny))
     for (x, bx), (y, by) in itertools.permutations(scene.singles.items(), 2):
-        if max(area(bx), area(by)) >= LARGER_RATIO * min(area(bx), area(by)) > 0:
+        x_larger = clearly_larger(bx, by)
+        if x_larger is not None:
             q = f"Is the {noun(x).singular} larger than the {noun(y).singular}?"
-            turns.append(_yes_no("compare", {x, y}, q, area(bx) > area(by)))
+            turns.append(_yes_no("compare", {x, y}, q, x_larger))
     return turns
 
 
@@ -80,7 +79,7 @@ def _choose_turns(
             turns.append(_Turn("choose", frozenset({x, y}), q, "right"))
     for x, y in itertools.product(present, absent):
         first, second = (x, y) if rng.random() < 0.5 else (y, x)
-        q = f"Is there {_a(first)} or {_a(second)} in the image?"
+        q = f"Which is in the image, the {noun(first).singular} or the {noun(second).singular}?"
         turns.append(_Turn("choose", frozenset({x, y}), q, noun(x).singular))
     return turns
 

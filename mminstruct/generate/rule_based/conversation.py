@@ -15,6 +15,7 @@ from mminstruct.generate.rule_based.scene import (
     absent_categories,
     biggest_category,
     clear_region,
+    one_object,
     some,
 )
 from mminstruct.generate.rule_based.turns import _choose, _Turn, typed_pairs
@@ -116,15 +117,20 @@ def _caption_turns(record: ImageRecord, say: _Say, rng: random.Random) -> list[_
 
 
 def _purpose_turns(scene: Scene, say: _Say) -> list[_Turn]:
-    """ "What is the kite for?", answered from the knowledge table."""
+    """ "What is the kite for?" (one kite) or "What are the kites for?" (several), answered
+    from the knowledge table."""
     turns = []
     for category in scene.counts:
         known = knowledge_of(category) if category != "person" else None
         if known is None or not known.use or category not in scene.vocabulary:
             continue
         forms = noun(category)
-        question = say("conversation.purpose.question", object=forms.singular)
-        answer = say("conversation.purpose.answer", a_object=forms.a, use=known.use)
+        if one_object(category, scene):
+            question = say("conversation.purpose.question", object=forms.singular)
+            answer = say("conversation.purpose.answer", a_object=forms.a, use=known.use)
+        else:
+            question = say("conversation.purpose_many.question", objects=forms.plural)
+            answer = say("conversation.purpose_many.answer", objects=forms.plural, use=known.use)
         turns.append(_Turn("purpose", frozenset({category}), question, answer))
     return turns
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from mminstruct.generate.rule_based.captions import _clean_captions, mentioned
+from mminstruct.generate.rule_based.captions import _clean_captions, mentioned, named
 from mminstruct.generate.rule_based.knowledge import knowledge_of
 from mminstruct.generate.rule_based.phrasing import _Say
 from mminstruct.generate.rule_based.relations import relation_facts
@@ -21,14 +21,19 @@ MAX_INVENTORY = 8  # categories listed by name in a description
 MAX_PLACED = 3  # objects whose place a description states
 
 
-def inventory(scene: Scene, leave_out: frozenset[str] = frozenset()) -> str:
-    """The objects by prominence: "two people, a dog and a bench" (at most MAX_INVENTORY),
-    without the categories in `leave_out`."""
+def _inventory_items(scene: Scene, leave_out: frozenset[str]) -> list[str]:
+    """The objects by prominence (at most MAX_INVENTORY), without those in `leave_out`."""
     order = [c for c in sorted(scene.counts, key=lambda c: -scene.areas[c]) if c not in leave_out]
     items = [some(c, scene) for c in order[:MAX_INVENTORY]]
     if len(order) > MAX_INVENTORY:
         items.append("other objects")
-    return join_phrases(items)
+    return items
+
+
+def inventory(scene: Scene, leave_out: frozenset[str] = frozenset()) -> str:
+    """The objects by prominence: "two people, a dog and a bench" (at most MAX_INVENTORY),
+    without the categories in `leave_out`."""
+    return join_phrases(_inventory_items(scene, leave_out))
 
 
 def _lead(record: ImageRecord, rng: random.Random) -> list[str]:
@@ -49,11 +54,13 @@ def _lead(record: ImageRecord, rng: random.Random) -> list[str]:
 
 
 def _inventory_sentence(scene: Scene, lead: list[str], say: _Say) -> list[str]:
-    said = frozenset(c for c in scene.counts if lead and mentioned(c, lead))
-    objects = inventory(scene, said)
-    if not objects:
+    said = frozenset(c for c in scene.counts if lead and named(c, lead))  # the name itself
+    items = _inventory_items(scene, said)
+    if not items:
         return []
-    return [say("detail.inventory_more" if lead else "detail.inventory", objects=objects)]
+    be = "is" if items[0].startswith(("a ", "an ")) else "are"  # "there is a dog and two cats"
+    key = "detail.inventory_more" if lead else "detail.inventory"
+    return [say(key, objects=join_phrases(items), be=be)]
 
 
 def _layout(scene: Scene, say: _Say, rng: random.Random) -> list[str]:

@@ -15,7 +15,7 @@ class Knowledge:
     """Common knowledge about one category, as phrases that follow "is used for" / "is usually"."""
 
     use: str  # "riding waves"; "" for a wild animal, which is for nothing
-    place: str  # "at the beach or out on the water"
+    place: str  # a locative that reads after "is usually found": "at the beach or on the water"
 
 
 def _k(use: str, place: str) -> Knowledge:
@@ -23,7 +23,7 @@ def _k(use: str, place: str) -> Knowledge:
 
 
 KNOWLEDGE: dict[str, Knowledge] = {
-    "person": _k("all kinds of everyday activities", "anywhere, indoors or outdoors"),
+    "person": _k("all kinds of everyday activities", "in all kinds of places, indoors and outdoors"),
     "bicycle": _k("getting around by pedaling, for exercise or short trips", "on streets, cycle lanes and paths"),
     "car": _k("carrying a few passengers from place to place by road", "on streets, in driveways or in parking lots"),
     "motorcycle": _k("fast travel on two wheels", "on roads or parked along a curb"),
@@ -41,16 +41,16 @@ KNOWLEDGE: dict[str, Knowledge] = {
     "cat": _k("companionship as a house pet", "at home, often curled up somewhere warm"),
     "dog": _k("companionship, and sometimes herding, guarding or guiding", "at home, in parks or out on a walk"),
     "horse": _k("riding, racing and farm work", "on farms, in pastures, stables or riding trails"),
-    "sheep": _k("wool and milk, on a farm", "grazing in fields and on hillsides"),
-    "cow": _k("milk and beef, on a farm", "grazing in pastures or in a barn"),
+    "sheep": _k("wool and milk, on a farm", "in fields and on hillsides"),
+    "cow": _k("milk and beef, on a farm", "in pastures or in a barn"),
     "elephant": _k("", "on the African or Asian savanna, or at a zoo"),
     "bear": _k("", "in forests and mountains, or at a zoo"),
     "zebra": _k("", "on the African grasslands, or at a zoo"),
     "giraffe": _k("", "on the African savanna, or at a zoo"),
     "backpack": _k("carrying belongings on the back, leaving the hands free", "at school, on hikes or while traveling"),
-    "umbrella": _k("keeping off rain, or shade from the sun", "outdoors in wet or very sunny weather"),
-    "handbag": _k("carrying small personal items such as keys and a wallet", "carried along when going out"),
-    "tie": _k("finishing a formal or business outfit", "worn at the office or at formal events"),
+    "umbrella": _k("keeping off rain, or shade from the sun", "on rainy streets or at sunny beaches"),
+    "handbag": _k("carrying small personal items such as keys and a wallet", "at shops, offices and restaurants"),
+    "tie": _k("finishing a formal or business outfit", "at offices and formal events"),
     "suitcase": _k("packing clothes and belongings for a trip", "at airports, stations and hotels"),
     "frisbee": _k("throwing and catching for fun or sport", "at parks, beaches and open fields"),
     "skis": _k("gliding down snowy slopes", "on ski slopes in the mountains"),
@@ -58,7 +58,7 @@ KNOWLEDGE: dict[str, Knowledge] = {
     "sports ball": _k("team games and play", "on sports fields, courts and playgrounds"),
     "kite": _k("flying high on the wind for fun", "at beaches, parks and open fields on windy days"),
     "baseball bat": _k("hitting the pitch in baseball", "at a baseball field, at home plate"),
-    "baseball glove": _k("catching throws and hits in baseball", "worn by fielders on a baseball field"),
+    "baseball glove": _k("catching throws and hits in baseball", "on a baseball field"),
     "skateboard": _k("rolling along and doing tricks", "at skate parks, on sidewalks and ramps"),
     "surfboard": _k("riding waves", "at the beach or out on the ocean"),
     "tennis racket": _k("hitting shots back and forth in tennis", "on a tennis court"),

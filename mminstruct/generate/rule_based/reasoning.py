@@ -10,13 +10,18 @@ from collections.abc import Sequence
 
 from mminstruct.generate.rule_based.knowledge import knowledge_of
 from mminstruct.generate.rule_based.phrasing import _Say
-from mminstruct.generate.rule_based.scene import Scene, clear_region, extent, some
+from mminstruct.generate.rule_based.scene import (
+    Scene,
+    clear_region,
+    clearly_larger,
+    one_object,
+    some,
+)
 from mminstruct.generate.rule_based.turns import _choose, _Turn, typed_pairs
-from mminstruct.geometry import area, center
+from mminstruct.geometry import center
 from mminstruct.records import ImageRecord
 from mminstruct.words import counted, noun, number_word
 
-LARGER_RATIO = 2.0  # size comparisons only between objects whose areas differ this much
 SIDE_GAP = 0.2  # left/right questions only when box centers differ by this much of the width
 # "Why / what for / where" questions from the knowledge table come first more readily than
 # count and size comparisons: they are what reasoning data lacks.
@@ -50,15 +55,10 @@ def ratio_words(ratio: float) -> str:
 
 
 def _larger_turn(a: str, b: str, scene: Scene, say: _Say) -> _Turn | None:
-    area_a, area_b = extent(scene.singles[a]), extent(scene.singles[b])
-    box_a, box_b = area(scene.singles[a]), area(scene.singles[b])
-    if min(area_a, area_b, box_a, box_b) <= 0:
+    a_larger = clearly_larger(scene.singles[a], scene.singles[b])
+    if a_larger is None:
         return None
-    if max(area_a, area_b) < LARGER_RATIO * min(area_a, area_b) or (box_a > box_b) != (
-        area_a > area_b
-    ):
-        return None  # no clear margin, or the boxes say otherwise
-    larger, smaller = (a, b) if area_a > area_b else (b, a)
+    larger, smaller = (a, b) if a_larger else (b, a)
     question = say("reasoning.larger.question", first=noun(a).singular, second=noun(b).singular)
     answer = say(
         "reasoning.larger.answer", larger=noun(larger).singular, smaller=noun(smaller).singular
@@ -86,12 +86,16 @@ def _seen(category: str, scene: Scene) -> str:
     where = clear_region(obj, scene) if obj is not None else None
     if where is not None:
         return f"the {noun(category).singular} is {where} of the image"
-    return f"{some(category, scene)} can be seen"
+    shown = some(category, scene)
+    if shown[:1].isdigit():  # "13 donuts" may open a sentence: never start with a digit
+        return f"there are {shown}"
+    return f"{shown} can be seen"
 
 
 def _knowledge_turns(scene: Scene, say: _Say) -> list[_Turn]:
     """ "What is the surfboard for?" / "Where would one usually find ...?": the knowledge
-    table's answer, tied to what the image shows."""
+    table's answer, tied to what the image shows; "what for" only of a category with one
+    object, as its phrasings say "the X" and "it"."""
     turns = []
     for category in scene.counts:
         known = knowledge_of(category) if category != "person" else None
@@ -100,7 +104,8 @@ def _knowledge_turns(scene: Scene, say: _Say) -> list[_Turn]:
         forms = noun(category)
         values = {"object": forms.singular, "a_object": forms.a, "use": known.use}
         values |= {"place": known.place, "seen": _seen(category, scene)}
-        for kind in ("purpose", "place"):
+        kinds = ("purpose", "place") if one_object(category, scene) else ("place",)
+        for kind in kinds:
             question = say(f"reasoning.{kind}.question", **values)
             answer = say(f"reasoning.{kind}.answer", **values)
             turns.append(_Turn(kind, frozenset({category}), question, answer))

@@ -114,6 +114,20 @@ def extent(obj: ObjectBox) -> float:
     return obj.segment_area if obj.segment_area > 0 else area(obj)
 
 
+LARGER_RATIO = 2.0  # size comparisons only between objects whose areas differ this much
+
+
+def clearly_larger(a: ObjectBox, b: ObjectBox) -> bool | None:
+    """Whether `a` is clearly larger than `b` (None when unclear): the segment areas differ
+    by LARGER_RATIO and the box areas point the same way."""
+    seg_a, seg_b, box_a, box_b = extent(a), extent(b), area(a), area(b)
+    if min(seg_a, seg_b, box_a, box_b) <= 0:
+        return None
+    if max(seg_a, seg_b) < LARGER_RATIO * min(seg_a, seg_b) or (box_a > box_b) != (seg_a > seg_b):
+        return None  # no clear margin, or the boxes say otherwise
+    return seg_a > seg_b
+
+
 _SIDE_WORDS = {"left": "left", "right": "right"}
 
 
@@ -179,6 +193,12 @@ def some(category: str, scene: Scene) -> str:
         return noun(category).a  # at least one is certain; how many is not
     n = scene.counts[category]
     return noun(category).a if n == 1 else counted(n, category)
+
+
+def one_object(category: str, scene: Scene) -> bool:
+    """Whether the image shows exactly one object of the category (not a crowd), so "the X"
+    and "it" fit."""
+    return scene.counts.get(category) == 1 and category not in scene.crowd
 
 
 def biggest_category(record: ImageRecord) -> str | None:

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from mminstruct.generate.rule_based.phrasing import _Say
 from mminstruct.generate.rule_based.referring import annotated_relation
-from mminstruct.generate.rule_based.scene import Scene
+from mminstruct.generate.rule_based.scene import Scene, clearly_larger
 from mminstruct.generate.rule_based.turns import _choose, _Turn, typed_pairs
-from mminstruct.geometry import area, center
+from mminstruct.geometry import center
 from mminstruct.lexicon import COLORS, FORMAT_PROMPTS, PAIRED, UNCOUNTABLE
 from mminstruct.records import ImageRecord, ObjectBox, Relation
 from mminstruct.words import noun
@@ -25,7 +25,6 @@ MAX_COUNT = 12  # larger counts are not asked: VQA counts past a dozen are guess
 # Predicates a "What is the man ...?" question reads well with: verbs in -ing and places.
 PLACES = frozenset({"on", "in", "under", "above", "below", "behind", "near", "beside", "inside"})
 PLACES |= {"on top of", "next to", "in front of", "sitting on", "standing on", "hanging on"}
-LARGER_RATIO = 2.0  # `which` only when one box covers this many times the other's area
 _WHERE = {  # a 3x3 grid cell -> a short answer
     (0, 0): "upper left",
     (1, 0): "top",
@@ -117,9 +116,10 @@ def _which_turns(scene: Scene, rng: random.Random) -> list[_Turn]:
     singles = list(scene.singles.items())
     for i, (a, box_a) in enumerate(singles):
         for b, box_b in singles[i + 1 :]:
-            big = a if area(box_a) >= area(box_b) else b
-            if min(area(box_a), area(box_b)) * LARGER_RATIO > max(area(box_a), area(box_b)):
-                continue
+            a_larger = clearly_larger(box_a, box_b)
+            if a_larger is None:
+                continue  # segments too close in size, or the boxes disagree
+            big = a if a_larger else b
             first, second = (a, b) if rng.random() < 0.5 else (b, a)
             question = (
                 f"Which takes up more of the picture, the {noun(first).singular} "
