@@ -145,6 +145,9 @@ def _body(
     except BaseException:
         _forget(request, connection)
         raise
+    if len(body) <= cap and response.length:  # closed before its promised Content-Length
+        _forget(request, connection)
+        raise http.client.IncompleteRead(body, response.length)
     if len(body) > cap or not response.isclosed() or response.will_close:
         _forget(request, connection)  # not read to its end, or the server will close it
     return _capped(body, cap)

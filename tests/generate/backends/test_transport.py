@@ -165,3 +165,28 @@ def test_the_deadline_bounds_the_whole_exchange_on_a_reused_connection(server):
 
     in_thread(work)
     assert server.connections[0] == server.connections[1] != server.connections[2]
+
+
+def test_an_answer_cut_before_its_content_length_is_a_dropped_connection():
+    """A server that dies after its headers: the short body is a dropped connection (the
+    managed server is then restarted and the request re-sent), never a 'malformed' answer."""
+    import http.client
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve() -> None:
+        client, _ = listener.accept()
+        client.recv(65536)
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        client.sendall(head + b'{"a"')
+        client.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    port = listener.getsockname()[1]
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/x", data=b"{}", method="POST")
+    with pytest.raises((http.client.IncompleteRead, ConnectionResetError)):  # both: dropped
+        transport.fetch(request, 5.0, 1000)
+    listener.close()
