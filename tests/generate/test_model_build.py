@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.templates import write_short_templates
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -23,24 +24,9 @@ from mminstruct.cli import main
 PARSE_REASONS = {"empty", "unparseable", "truncated", "refusal", "source_leak", "degenerate"}
 
 
-SHORT_TEMPLATES = {
-    "conversation": "Write a short conversation about the image.",
-    "detail": "Describe the image.",
-    "reasoning": "Ask and answer one question that needs reasoning.",
-}
-
-
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory) -> Path:
-    """Short templates (a user's own folder): the shipped few-shot prompts are thousands of
-    tokens for the tiny byte-level tokenizer, which only slows the tests down."""
-    folder = tmp_path_factory.mktemp("templates")
-    answer = {"detail": "A dog on grass.", "conversation": "Question: What?\nAnswer: A dog."}
-    for task, system in SHORT_TEMPLATES.items():
-        example = {"context": "A dog.", "answer": answer.get(task, answer["conversation"])}
-        text = {"system": system, "examples": [example], "query": "{context}"}
-        (folder / f"{task}.yaml").write_text(json.dumps(text))
-    return folder
+    return write_short_templates(tmp_path_factory.mktemp("templates"))
 
 
 def build(out: Path, backend: str, model: Path, templates: Path, *extra: str) -> dict:

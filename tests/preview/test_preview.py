@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from support.templates import SHORT_TEMPLATES, write_short_templates
 
 from mminstruct.cli import main
 from mminstruct.config import load_config
@@ -237,23 +238,11 @@ def test_rule_based_preview_starts_fast_and_light(tmp_path):
 
 # --------------------------------------------------------------------------- model backends
 
-SHORT = {
-    "conversation": "Write a short conversation about the image.",
-    "detail": "Describe the image.",
-    "reasoning": "Ask and answer one question that needs reasoning.",
-}
-
 
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory) -> Path:
-    """Short templates, as in test_model_build: the tiny tokenizer makes long prompts slow."""
-    folder = tmp_path_factory.mktemp("templates")
-    answer = {"detail": "A dog on grass.", "conversation": "Question: What?\nAnswer: A dog."}
-    for task, system in SHORT.items():
-        example = {"context": "A dog.", "answer": answer.get(task, answer["conversation"])}
-        text = {"system": system, "examples": [example], "query": "Seen: {context}"}
-        (folder / f"{task}.yaml").write_text(json.dumps(text))
-    return folder
+    """Short templates whose query marks the context ("Seen: "), to find it in the messages."""
+    return write_short_templates(tmp_path_factory.mktemp("templates"), "Seen: {context}")
 
 
 def model_config(backend: str, model: Path, templates: Path):
@@ -280,11 +269,11 @@ def test_model_preview_shows_exact_messages_tokens_and_raw_completions(
     config = model_config("hf", lm_dir, templates)
     record = find_record(config, "3")
     result = preview(config, record)
-    assert {c.task for c in result.calls} == set(SHORT)
+    assert {c.task for c in result.calls} == set(SHORT_TEMPLATES)
     shipped = load_task_templates(templates)
     context = render_context(record, config.context)
     for call in result.calls:
-        assert call.messages[0] == {"role": "system", "content": SHORT[call.task]}
+        assert call.messages[0] == {"role": "system", "content": SHORT_TEMPLATES[call.task]}
         assert call.messages[-1]["content"].startswith("Seen: ")
         if call.task == "reasoning":  # boxes shown, as configured: the full context
             assert call.messages == build_messages(shipped["reasoning"], context)

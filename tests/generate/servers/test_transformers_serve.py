@@ -22,33 +22,16 @@ for module in ("fastapi", "uvicorn", "openai"):
     pytest.importorskip(module, reason="needs the serve extra: pip install 'mminstruct[serve]'")
 
 from support.process_groups import leftovers, server_groups  # noqa: E402
-from tiny_models import make_tiny_causal_lm  # noqa: E402
+from support.templates import write_short_templates  # noqa: E402
 
 # A real server in the default suite (what CI runs): each build starts one, ~10-15 s on 2 cores.
 
-TEMPLATES = {
-    "conversation": "Write a short conversation about the image.",
-    "detail": "Describe the image.",
-    "reasoning": "Ask and answer one question that needs reasoning.",
-}
 REQUEST_LINE = b'"POST /v1/chat/completions HTTP/1.1" 200'
 
 
 @pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory) -> Path:
-    return make_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"))
-
-
-@pytest.fixture(scope="module")
 def templates(tmp_path_factory) -> Path:
-    """Short templates: the shipped few-shot prompts are long for the byte-level tokenizer."""
-    folder = tmp_path_factory.mktemp("templates")
-    answer = {"detail": "A dog on grass.", "conversation": "Question: What?\nAnswer: A dog."}
-    for task, system in TEMPLATES.items():
-        example = {"context": "A dog.", "answer": answer.get(task, answer["conversation"])}
-        text = {"system": system, "examples": [example], "query": "{context}"}
-        (folder / f"{task}.yaml").write_text(json.dumps(text))
-    return folder
+    return write_short_templates(tmp_path_factory.mktemp("templates"))
 
 
 def command(out: Path, model: Path, templates: Path) -> list[str]:
@@ -80,10 +63,10 @@ def dataset(out: Path) -> tuple[dict[str, bytes], str]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, tiny_lm, templates) -> Path:
+def uninterrupted(tmp_path_factory, lm_dir, templates) -> Path:
     out = tmp_path_factory.mktemp("whole") / "out"
     done = subprocess.run(
-        command(out, tiny_lm, templates), capture_output=True, text=True, env=offline()
+        command(out, lm_dir, templates), capture_output=True, text=True, env=offline()
     )
     assert done.returncode in (0, 1), done.stderr  # 1: random weights may write nothing
     return out
@@ -102,12 +85,12 @@ def test_a_build_against_transformers_serve_accounts_for_every_image(uninterrupt
 
 
 def test_transformers_serve_killed_mid_build_is_restarted_with_the_same_output(
-    tmp_path, tiny_lm, templates, uninterrupted
+    tmp_path, lm_dir, templates, uninterrupted
 ):
     out = tmp_path / "out"
     log = out / "_logs" / "server-0.log"
     build = subprocess.Popen(
-        command(out, tiny_lm, templates), stderr=subprocess.PIPE, text=True, env=offline()
+        command(out, lm_dir, templates), stderr=subprocess.PIPE, text=True, env=offline()
     )
     try:
         _wait(lambda: log.exists() and log.read_bytes().count(REQUEST_LINE) >= 4)
